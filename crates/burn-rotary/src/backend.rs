@@ -1,0 +1,111 @@
+//! The backend extension trait through which [`Rope`](crate::Rope) runs, and what it is given.
+//!
+//! [`RopeBackend::rope`] has a default body made of plain tensor ops
+//! ([`reference::rope`](crate::reference::rope)), so any Burn backend gets RoPE with one line:
+//!
+//! ```ignore
+//! impl burn_rotary::RopeBackend for MyBackend {}
+//! ```
+//!
+//! Backends with a faster path override it: NdArray runs a direct CPU loop, and `Autodiff<B>`
+//! registers the transpose rotation as its backward (so it inherits `B`'s fast path both ways).
+
+use burn::tensor::backend::Backend;
+use burn::tensor::ops::{FloatTensor, IntTensor};
+
+use crate::config::RopeLayout;
+use crate::reference;
+
+/// The order of the axes of q and k.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum AxisOrder {
+    /// `[batch, heads, seq, head_dim]`: what attention kernels take.
+    #[default]
+    Bhsd,
+    /// `[batch, seq, heads, head_dim]`: what a fused QKV projection produces.
+    Bshd,
+}
+
+impl AxisOrder {
+    /// `(batch, heads, seq, head_dim)` of a 4-D shape in this order.
+    pub fn split(self, dims: [usize; 4]) -> (usize, usize, usize, usize) {
+        match self {
+            Self::Bhsd => (dims[0], dims[1], dims[2], dims[3]),
+            Self::Bshd => (dims[0], dims[2], dims[1], dims[3]),
+        }
+    }
+}
+
+/// The non-tensor parameters of one RoPE application.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct RopeSpec {
+    /// Which elements are paired.
+    pub layout: RopeLayout,
+    /// How many leading dims of each head are rotated; the rest are copied.
+    pub rotary_dim: usize,
+    /// The axis order of the input (the output has the same).
+    pub axes: AxisOrder,
+    /// Rotate by `-angle` (the transpose rotation: the backward of RoPE).
+    pub inverse: bool,
+}
+
+impl RopeSpec {
+    /// The same spec, rotating the other way.
+    pub fn inverted(self) -> Self {
+        Self {
+            inverse: !self.inverse,
+            ..self
+        }
+    }
+}
+
+/// The position of every row, as a backend sees it.
+#[derive(Debug)]
+pub enum PositionsPrimitive<B: Backend> {
+    /// Row `s` of every sequence is at `offset + s` (a KV-cache offset).
+    Offset(usize),
+    /// Row `s` of sequence `b` is at `offsets[b] + s`; an int tensor `[batch]`.
+    Offsets(IntTensor<B>),
+    /// Explicit position ids, an int tensor `[batch, seq]` (or `[1, seq]`, shared by the batch).
+    Ids(IntTensor<B>),
+}
+
+impl<B: Backend> Clone for PositionsPrimitive<B> {
+    fn clone(&self) -> Self {
+        match self {
+            Self::Offset(o) => Self::Offset(*o),
+            Self::Offsets(t) => Self::Offsets(t.clone()),
+            Self::Ids(t) => Self::Ids(t.clone()),
+        }
+    }
+}
+
+/// Backends that can apply RoPE.
+///
+/// `table` is the `[rows, rotary_dim / 2, 2]` `f32` angle table of [`crate::table`]; a
+/// position `p` uses rows `p % FINE` and `FINE + p / FINE`. Implementations return a new tensor
+/// of the input's shape, axis order and dtype, contiguous.
+pub trait RopeBackend: Backend {
+    /// Rotates `x` (`[batch, heads, seq, head_dim]` or `[batch, seq, heads, head_dim]`).
+    fn rope(
+        x: FloatTensor<Self>,
+        table: FloatTensor<Self>,
+        positions: PositionsPrimitive<Self>,
+        spec: RopeSpec,
+    ) -> FloatTensor<Self> {
+        reference::rope::<Self>(x, table, positions, spec)
+    }
+
+    /// Rotates q and k, which share batch, sequence, positions and head_dim but may differ in
+    /// head count (GQA/MQA). Fused backends do both in one launch.
+    fn rope_qk(
+        q: FloatTensor<Self>,
+        k: FloatTensor<Self>,
+        table: FloatTensor<Self>,
+        positions: PositionsPrimitive<Self>,
+        spec: RopeSpec,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>) {
+        let q = Self::rope(q, table.clone(), positions.clone(), spec);
+        (q, Self::rope(k, table, positions, spec))
+    }
+}

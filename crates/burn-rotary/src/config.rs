@@ -1,0 +1,142 @@
+//! [`RopeConfig`]: everything that defines a rotary embedding, validated before use.
+
+use burn::config::Config;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{check_positive, RopeError};
+use crate::scaling::{Frequencies, FrequencyContext, RopeScaling};
+
+/// Which elements of a head are rotated together.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum RopeLayout {
+    /// NeoX / LLaMA-HF `rotate_half`: pairs `(i, i + rotary_dim/2)`.
+    #[default]
+    Half,
+    /// GPT-J / Meta original / MLX `traditional`: pairs `(2i, 2i+1)`.
+    Interleaved,
+}
+
+/// Configuration of a [`Rope`](crate::Rope) module.
+///
+/// Build one with [`RopeConfig::new`] and the `with_*` setters, deserialize it (it is a Burn
+/// [`Config`], so JSON round-trips), or read it from a HuggingFace `config.json` with
+/// [`RopeConfig::from_hf_json`].
+///
+/// ```
+/// use burn_rotary::{RopeConfig, RopeLayout, RopeScaling};
+///
+/// let config = RopeConfig::new(128)
+///     .with_theta(500_000.0)
+///     .with_layout(RopeLayout::Interleaved)
+///     .with_scaling(RopeScaling::Linear { factor: 4.0 });
+/// config.validate().unwrap();
+/// assert_eq!(config.rotary_dim(), 128);
+/// ```
+#[derive(Config, Debug)]
+pub struct RopeConfig {
+    /// Size of the last axis of q and k (even).
+    pub head_dim: usize,
+    /// How many leading dims of each head are rotated (even, `<= head_dim`); the rest pass
+    /// through unchanged. `None` rotates the whole head.
+    #[config(default = "None")]
+    pub rotary_dim: Option<usize>,
+    /// The RoPE base.
+    #[config(default = 10000.0)]
+    pub theta: f64,
+    /// Which elements are paired.
+    #[config(default = "RopeLayout::Half")]
+    pub layout: RopeLayout,
+    /// Context-extension scaling.
+    #[config(default = "RopeScaling::None")]
+    pub scaling: RopeScaling,
+    /// The model's `max_position_embeddings` (used by dynamic NTK and as HF's defaults).
+    #[config(default = 2048)]
+    pub max_position_embeddings: usize,
+    /// Exclusive upper bound of the positions the module accepts. It sizes the angle tables
+    /// (`1024 + max_positions / 1024` rows of `rotary_dim` floats).
+    #[config(default = "1 << 20")]
+    pub max_positions: usize,
+    /// Custom inverse frequencies (length `rotary_dim / 2`, like MLX's `freqs`); they replace
+    /// the ones the scaling computes, whose attention factor still applies.
+    #[config(default = "None")]
+    pub inv_freq: Option<Vec<f64>>,
+}
+
+impl RopeConfig {
+    /// The rotary dimension: `rotary_dim`, or `head_dim` when unset.
+    pub fn rotary_dim(&self) -> usize {
+        self.rotary_dim.unwrap_or(self.head_dim)
+    }
+
+    /// Checks every field; the error names the first bad one and its value.
+    pub fn validate(&self) -> Result<(), RopeError> {
+        if self.head_dim == 0 || self.head_dim % 2 != 0 {
+            return Err(RopeError::invalid(
+                "head_dim",
+                self.head_dim,
+                "an even number > 0",
+            ));
+        }
+        let rotary_dim = self.rotary_dim();
+        if rotary_dim == 0 || rotary_dim % 2 != 0 {
+            return Err(RopeError::invalid(
+                "rotary_dim",
+                rotary_dim,
+                "an even number > 0",
+            ));
+        }
+        if rotary_dim > self.head_dim {
+            return Err(RopeError::invalid(
+                "rotary_dim",
+                rotary_dim,
+                format!("a value <= head_dim = {}", self.head_dim),
+            ));
+        }
+        check_positive("theta", self.theta)?;
+        if self.max_position_embeddings == 0 {
+            return Err(RopeError::invalid(
+                "max_position_embeddings",
+                0,
+                "a length > 0",
+            ));
+        }
+        if self.max_positions == 0 || self.max_positions > i32::MAX as usize {
+            return Err(RopeError::invalid(
+                "max_positions",
+                self.max_positions,
+                "a length in 1..=2^31-1",
+            ));
+        }
+        if let Some(inv_freq) = &self.inv_freq {
+            if inv_freq.len() != rotary_dim / 2 {
+                return Err(RopeError::invalid(
+                    "inv_freq",
+                    format!("a list of length {}", inv_freq.len()),
+                    format!("rotary_dim / 2 = {} values", rotary_dim / 2),
+                ));
+            }
+            if let Some(bad) = inv_freq.iter().find(|f| !f.is_finite()) {
+                return Err(RopeError::invalid("inv_freq", bad, "finite values"));
+            }
+        }
+        self.scaling.validate(rotary_dim)
+    }
+
+    /// Inverse frequencies and attention factor for a sequence of `seq_len` positions (`None`:
+    /// the ones used at initialisation), exactly as HF computes them (in `f64`).
+    ///
+    /// The config should be [validated](Self::validate) first.
+    pub fn frequencies(&self, seq_len: Option<usize>) -> Frequencies {
+        let mut freqs = self.scaling.frequencies(&FrequencyContext {
+            theta: self.theta,
+            rotary_dim: self.rotary_dim(),
+            max_position_embeddings: self.max_position_embeddings,
+            seq_len,
+        });
+        if let Some(inv_freq) = &self.inv_freq {
+            freqs.inv_freq = inv_freq.clone();
+        }
+        freqs
+    }
+}

@@ -1,0 +1,45 @@
+#![warn(missing_docs)]
+//! Rotary position embeddings (RoPE) for [Burn](https://burn.dev), with every context-extension
+//! scaling HuggingFace transformers implements, matching its numbers.
+//!
+//! - [`RopeConfig`] / [`Rope`]: the Burn config and module (both layouts, partial rotary, GQA,
+//!   KV-cache offsets, position ids, `[b, h, s, d]` and `[b, s, h, d]` inputs);
+//! - [`RopeScaling`]: linear, NTK-aware, dynamic NTK, YaRN, Llama 3 and LongRoPE;
+//! - [`RopeConfig::from_hf_json`]: read a HuggingFace `config.json`;
+//! - [`RopeBackend`]: the backend extension trait; any backend gets RoPE with one line.
+//!
+//! ```
+//! use burn::backend::NdArray;
+//! use burn::tensor::{Distribution, Tensor};
+//! use burn_rotary::{RopeConfig, RopeScaling};
+//!
+//! let device = Default::default();
+//! let rope = RopeConfig::new(64)
+//!     .with_scaling(RopeScaling::Linear { factor: 2.0 })
+//!     .init::<NdArray>(&device);
+//! let x = Tensor::<NdArray, 4>::random([1, 4, 10, 64], Distribution::Default, &device);
+//! let y = rope.forward(x, 0);
+//! assert_eq!(y.dims(), [1, 4, 10, 64]);
+//! ```
+
+mod autodiff;
+mod backend;
+mod backends;
+mod config;
+mod error;
+mod hf;
+mod module;
+#[cfg(feature = "ndarray")]
+mod ndarray;
+pub mod reference;
+mod scaling;
+pub mod table;
+
+pub use backend::{AxisOrder, PositionsPrimitive, RopeBackend, RopeSpec};
+pub use config::{RopeConfig, RopeLayout};
+pub use error::RopeError;
+pub use module::{Positions, Rope};
+pub use scaling::{
+    default_inv_freq, Frequencies, FrequencyContext, Llama3Scaling, LongRopeScaling, RopeScaling,
+    SeqLenRule, YarnScaling,
+};

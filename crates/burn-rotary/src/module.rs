@@ -1,0 +1,380 @@
+//! The [`Rope`] module.
+
+use burn::module::Module;
+use burn::tensor::backend::Backend;
+use burn::tensor::{DType, Int, Tensor, TensorCreationOptions, TensorPrimitive};
+
+use crate::backend::{AxisOrder, PositionsPrimitive, RopeBackend, RopeSpec};
+use crate::config::RopeConfig;
+use crate::error::RopeError;
+use crate::scaling::SeqLenRule;
+use crate::table::build_table;
+
+/// Where the rows of q and k sit in their sequences.
+///
+/// HF's length-dependent scalings (dynamic NTK, LongRoPE) choose their frequencies from the
+/// sequence length `largest position + 1`; [`Positions::with_seq_len`] sets it explicitly
+/// (otherwise it is derived, which for id tensors reads their maximum back from the device).
+#[derive(Debug, Clone)]
+pub struct Positions<B: Backend> {
+    kind: PositionKind<B>,
+    seq_len: Option<usize>,
+}
+
+#[derive(Debug, Clone)]
+enum PositionKind<B: Backend> {
+    Offset(usize),
+    Offsets(Tensor<B, 1, Int>),
+    Ids(Tensor<B, 2, Int>),
+}
+
+impl<B: Backend> Positions<B> {
+    /// Row `s` of every sequence is at position `offset + s` (e.g. the KV-cache length).
+    pub fn offset(offset: usize) -> Self {
+        Self {
+            kind: PositionKind::Offset(offset),
+            seq_len: None,
+        }
+    }
+
+    /// Row `s` of sequence `b` is at `offsets[b] + s`: per-sequence KV-cache lengths.
+    ///
+    /// # Shapes
+    /// - offsets: `[batch]`, non-negative.
+    pub fn offsets(offsets: Tensor<B, 1, Int>) -> Self {
+        Self {
+            kind: PositionKind::Offsets(offsets),
+            seq_len: None,
+        }
+    }
+
+    /// Explicit position ids, e.g. for packed sequences.
+    ///
+    /// # Shapes
+    /// - ids: `[batch, seq]`, or `[1, seq]` shared by the batch; non-negative.
+    pub fn ids(ids: Tensor<B, 2, Int>) -> Self {
+        Self {
+            kind: PositionKind::Ids(ids),
+            seq_len: None,
+        }
+    }
+
+    /// Sets the sequence length that length-dependent scalings use.
+    pub fn with_seq_len(mut self, seq_len: usize) -> Self {
+        self.seq_len = Some(seq_len);
+        self
+    }
+
+    /// The sequence length: the explicit one, else the largest position + 1.
+    fn seq_len(&self, seq: usize) -> usize {
+        if let Some(len) = self.seq_len {
+            return len;
+        }
+        let max_of = |max: Tensor<B, 1, Int>| max.into_scalar_i64();
+        match &self.kind {
+            PositionKind::Offset(offset) => offset + seq,
+            PositionKind::Offsets(offsets) => max_of(offsets.clone().max()) as usize + seq,
+            PositionKind::Ids(ids) => max_of(ids.clone().max()) as usize + 1,
+        }
+    }
+
+    fn primitive(&self) -> PositionsPrimitive<B> {
+        match &self.kind {
+            PositionKind::Offset(offset) => PositionsPrimitive::Offset(*offset),
+            PositionKind::Offsets(t) => PositionsPrimitive::Offsets(t.clone().into_primitive()),
+            PositionKind::Ids(t) => PositionsPrimitive::Ids(t.clone().into_primitive()),
+        }
+    }
+
+    fn check(&self, op: &str, batch: usize, seq: usize, max_positions: usize) {
+        match &self.kind {
+            PositionKind::Offset(offset) => assert!(
+                offset + seq <= max_positions,
+                "{op}: positions {offset}..{} exceed max_positions = {max_positions}",
+                offset + seq
+            ),
+            PositionKind::Offsets(offsets) => assert!(
+                offsets.dims() == [batch],
+                "{op}: expected offsets of shape [{batch}], got {:?}",
+                offsets.dims()
+            ),
+            PositionKind::Ids(ids) => {
+                let [rows, len] = ids.dims();
+                assert!(
+                    (rows == batch || rows == 1) && len == seq,
+                    "{op}: expected position ids of shape [{batch}, {seq}] or [1, {seq}], got {:?}",
+                    ids.dims()
+                );
+            }
+        }
+    }
+}
+
+trait IntoScalarI64 {
+    fn into_scalar_i64(self) -> i64;
+}
+
+impl<B: Backend> IntoScalarI64 for Tensor<B, 1, Int> {
+    fn into_scalar_i64(self) -> i64 {
+        let value: i64 = self
+            .into_data()
+            .convert::<i64>()
+            .to_vec::<i64>()
+            .expect("int data")[0];
+        assert!(value >= 0, "Rope: negative position {value}");
+        value
+    }
+}
+
+/// Rotary position embedding (RoFormer, Su et al. 2021) with HF's context-extension scalings.
+///
+/// Create it from a [`RopeConfig`]. Each pair `(x1, x2)` of a head at position `p` is rotated by
+/// `t = p * inv_freq_i` and scaled by the attention factor `a`:
+/// `(a (x1 cos t - x2 sin t), a (x2 cos t + x1 sin t))`. Angles come from `f64` tables, so they
+/// stay exact (error < 1e-6 rad) at every position below `max_positions`.
+///
+/// ```
+/// use burn::backend::NdArray;
+/// use burn::tensor::{Distribution, Tensor};
+/// use burn_rotary::RopeConfig;
+///
+/// let device = Default::default();
+/// let rope = RopeConfig::new(64).init::<NdArray>(&device);
+/// let q = Tensor::<NdArray, 4>::random([2, 8, 16, 64], Distribution::Default, &device);
+/// let k = Tensor::<NdArray, 4>::random([2, 2, 16, 64], Distribution::Default, &device);
+/// let (q, k) = rope.forward_qk(q, k, 0);
+/// assert_eq!(q.dims(), [2, 8, 16, 64]);
+/// assert_eq!(k.dims(), [2, 2, 16, 64]);
+/// ```
+#[derive(Module, Debug)]
+pub struct Rope<B: Backend> {
+    /// Angle table of the initial frequencies, `[rows, rotary_dim / 2, 2]` (see [`crate::table`]).
+    table: Tensor<B, 3>,
+    /// Angle table used beyond a [`SeqLenRule::Switch`] threshold (LongRoPE's long factors).
+    long_table: Option<Tensor<B, 3>>,
+    #[module(skip)]
+    config: RopeConfig,
+}
+
+impl RopeConfig {
+    /// Creates the module, or says which field is wrong.
+    pub fn try_init<B: Backend>(&self, device: &B::Device) -> Result<Rope<B>, RopeError> {
+        self.validate()?;
+        let long_table = match self.scaling.seq_len_rule(self.max_position_embeddings) {
+            SeqLenRule::Switch { threshold } if self.inv_freq.is_none() => {
+                Some(self.table(Some(threshold + 1), device))
+            }
+            _ => None,
+        };
+        Ok(Rope {
+            table: self.table(None, device),
+            long_table,
+            config: self.clone(),
+        })
+    }
+
+    /// Creates the module.
+    ///
+    /// # Panics
+    /// If the config is invalid; [`RopeConfig::try_init`] returns the error instead.
+    pub fn init<B: Backend>(&self, device: &B::Device) -> Rope<B> {
+        self.try_init(device)
+            .unwrap_or_else(|e| panic!("RopeConfig::init: {e}"))
+    }
+
+    fn table<B: Backend>(&self, seq_len: Option<usize>, device: &B::Device) -> Tensor<B, 3> {
+        let freqs = self.frequencies(seq_len);
+        let data = build_table(&freqs.inv_freq, freqs.attention_factor, self.max_positions);
+        Tensor::from_data(
+            data,
+            TensorCreationOptions::new(device.clone()).with_dtype(DType::F32),
+        )
+    }
+}
+
+impl<B: RopeBackend> Rope<B> {
+    /// The config this module was built from.
+    pub fn config(&self) -> &RopeConfig {
+        &self.config
+    }
+
+    /// Applies RoPE to one tensor at positions `offset..offset + seq`.
+    ///
+    /// # Arguments
+    /// - `x`: queries or keys.
+    /// - `offset`: position of the first row (the KV-cache length when decoding).
+    ///
+    /// # Shapes
+    /// - x: `[batch, heads, seq, head_dim]`
+    /// - output: same as `x`
+    ///
+    /// # Panics
+    /// If the last axis is not `head_dim`, or the positions reach `max_positions`.
+    pub fn forward(&self, x: Tensor<B, 4>, offset: usize) -> Tensor<B, 4> {
+        self.apply(x, &Positions::offset(offset), AxisOrder::Bhsd)
+    }
+
+    /// Applies RoPE to queries and keys at positions `offset..offset + seq`, in one call
+    /// (one kernel launch on fused backends).
+    ///
+    /// # Shapes
+    /// - q: `[batch, q_heads, seq, head_dim]`
+    /// - k: `[batch, k_heads, seq, head_dim]` (`k_heads` may differ: GQA/MQA)
+    /// - output: the shapes of q and k
+    ///
+    /// # Panics
+    /// If q and k disagree in batch, seq or head_dim, or see [`Rope::forward`].
+    pub fn forward_qk(
+        &self,
+        q: Tensor<B, 4>,
+        k: Tensor<B, 4>,
+        offset: usize,
+    ) -> (Tensor<B, 4>, Tensor<B, 4>) {
+        self.apply_qk(q, k, &Positions::offset(offset), AxisOrder::Bhsd)
+    }
+
+    /// Applies RoPE to one tensor at the given positions and axis order.
+    ///
+    /// # Shapes
+    /// - x: `[batch, heads, seq, head_dim]` ([`AxisOrder::Bhsd`]) or
+    ///   `[batch, seq, heads, head_dim]` ([`AxisOrder::Bshd`])
+    /// - output: same as `x`
+    ///
+    /// # Panics
+    /// On a shape mismatch of `x` or of the position tensors, or positions past `max_positions`.
+    pub fn apply(
+        &self,
+        x: Tensor<B, 4>,
+        positions: &Positions<B>,
+        axes: AxisOrder,
+    ) -> Tensor<B, 4> {
+        self.rotate(x, positions, axes, false)
+    }
+
+    /// The inverse (transpose) rotation of [`Rope::apply`], divided by nothing: with an
+    /// attention factor `a`, `apply_inverse(apply(x)) = a^2 x`.
+    pub fn apply_inverse(
+        &self,
+        x: Tensor<B, 4>,
+        positions: &Positions<B>,
+        axes: AxisOrder,
+    ) -> Tensor<B, 4> {
+        self.rotate(x, positions, axes, true)
+    }
+
+    /// Applies RoPE to queries and keys at the given positions and axis order.
+    ///
+    /// # Shapes
+    /// - q: `[batch, q_heads, seq, head_dim]` or `[batch, seq, q_heads, head_dim]`
+    /// - k: the same with `k_heads`
+    ///
+    /// # Panics
+    /// See [`Rope::forward_qk`] and [`Rope::apply`].
+    pub fn apply_qk(
+        &self,
+        q: Tensor<B, 4>,
+        k: Tensor<B, 4>,
+        positions: &Positions<B>,
+        axes: AxisOrder,
+    ) -> (Tensor<B, 4>, Tensor<B, 4>) {
+        let op = "Rope::apply_qk";
+        let (qb, _, qs, qd) = axes.split(q.dims());
+        let (kb, _, ks, kd) = axes.split(k.dims());
+        assert!(
+            (qb, qs, qd) == (kb, ks, kd),
+            "{op}: q and k must share batch, seq and head_dim, got q {:?} and k {:?} ({axes:?})",
+            q.dims(),
+            k.dims()
+        );
+        let Some((table, spec)) = self.prepare(op, q.dims(), positions, axes, false) else {
+            return (q, k);
+        };
+        let (q, k) = B::rope_qk(
+            q.into_primitive().tensor(),
+            k.into_primitive().tensor(),
+            table.into_primitive().tensor(),
+            positions.primitive(),
+            spec,
+        );
+        (
+            Tensor::from_primitive(TensorPrimitive::Float(q)),
+            Tensor::from_primitive(TensorPrimitive::Float(k)),
+        )
+    }
+
+    fn rotate(
+        &self,
+        x: Tensor<B, 4>,
+        positions: &Positions<B>,
+        axes: AxisOrder,
+        inverse: bool,
+    ) -> Tensor<B, 4> {
+        let Some((table, spec)) = self.prepare("Rope::apply", x.dims(), positions, axes, inverse)
+        else {
+            return x;
+        };
+        let out = B::rope(
+            x.into_primitive().tensor(),
+            table.into_primitive().tensor(),
+            positions.primitive(),
+            spec,
+        );
+        Tensor::from_primitive(TensorPrimitive::Float(out))
+    }
+
+    /// Checks shapes and picks the table; `None` when there is nothing to rotate.
+    fn prepare(
+        &self,
+        op: &str,
+        dims: [usize; 4],
+        positions: &Positions<B>,
+        axes: AxisOrder,
+        inverse: bool,
+    ) -> Option<(Tensor<B, 3>, RopeSpec)> {
+        let (batch, heads, seq, head_dim) = axes.split(dims);
+        assert!(
+            head_dim == self.config.head_dim,
+            "{op}: expected head_dim {} on the last axis, got shape {dims:?} ({axes:?})",
+            self.config.head_dim
+        );
+        positions.check(op, batch, seq, self.config.max_positions);
+        if batch == 0 || heads == 0 || seq == 0 {
+            return None;
+        }
+        let spec = RopeSpec {
+            layout: self.config.layout,
+            rotary_dim: self.config.rotary_dim(),
+            axes,
+            inverse,
+        };
+        Some((self.table_for(positions, seq), spec))
+    }
+
+    /// The table of the frequencies in force for these positions.
+    fn table_for(&self, positions: &Positions<B>, seq: usize) -> Tensor<B, 3> {
+        if self.config.inv_freq.is_some() {
+            return self.table.clone();
+        }
+        match self
+            .config
+            .scaling
+            .seq_len_rule(self.config.max_position_embeddings)
+        {
+            SeqLenRule::Static => self.table.clone(),
+            SeqLenRule::Switch { threshold } => {
+                match (&self.long_table, positions.seq_len(seq) > threshold) {
+                    (Some(long), true) => long.clone(),
+                    _ => self.table.clone(),
+                }
+            }
+            SeqLenRule::Continuous { threshold } => {
+                let len = positions.seq_len(seq);
+                if len > threshold {
+                    self.config.table(Some(len), &self.table.device())
+                } else {
+                    self.table.clone()
+                }
+            }
+        }
+    }
+}

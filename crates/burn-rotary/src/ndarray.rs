@@ -1,0 +1,186 @@
+//! NdArray's RoPE: one pass over the data with the rotation of each position computed once
+//! and shared by all its heads, split across threads with rayon.
+//!
+//! Same math as [`crate::reference`], which is its test oracle.
+
+use core::ops::{Add, Mul, Neg, Sub};
+
+use burn::tensor::ops::{FloatTensor, IntTensor};
+use burn::tensor::{Int, Tensor, TensorMetadata};
+use burn_ndarray::{
+    FloatNdArrayElement, IntNdArrayElement, NdArray, NdArrayTensor, QuantElement, SharedArray,
+};
+use ndarray::{ArrayView, IxDyn};
+use rayon::prelude::*;
+
+use crate::backend::{AxisOrder, PositionsPrimitive, RopeBackend, RopeSpec};
+use crate::config::RopeLayout;
+use crate::table::rows_of;
+
+/// Elements per rayon task.
+const TASK_ELEMS: usize = 1 << 15;
+
+impl<E: FloatNdArrayElement, I: IntNdArrayElement, Q: QuantElement> RopeBackend for NdArray<E, I, Q>
+where
+    NdArrayTensor: From<SharedArray<E>> + From<SharedArray<I>>,
+{
+    fn rope(
+        x: FloatTensor<Self>,
+        table: FloatTensor<Self>,
+        positions: PositionsPrimitive<Self>,
+        spec: RopeSpec,
+    ) -> FloatTensor<Self> {
+        if !matches!(x, NdArrayTensor::F32(_) | NdArrayTensor::F64(_)) {
+            return crate::reference::rope::<Self>(x, table, positions, spec);
+        }
+        let dims: [usize; 4] = x.shape().dims();
+        let (batch, _, seq, _) = spec.axes.split(dims);
+        let ids = position_ids::<E, I, Q>(positions, batch, seq);
+        let table = match &table {
+            NdArrayTensor::F32(t) => t.view().iter().copied().collect::<Vec<f32>>(),
+            other => panic!("rope: the angle table must be f32, got {:?}", other.dtype()),
+        };
+        let (cos, sin) = angles(&table, &ids, spec);
+        match &x {
+            NdArrayTensor::F64(s) => {
+                let widen = |v: Vec<f32>| v.into_iter().map(f64::from).collect::<Vec<_>>();
+                rotate(s.view(), &widen(cos), &widen(sin), ids.rows, spec).into()
+            }
+            NdArrayTensor::F32(s) => rotate(s.view(), &cos, &sin, ids.rows, spec).into(),
+            _ => unreachable!("checked above"),
+        }
+    }
+}
+
+/// Position ids on the host: `rows` position rows (1 or `batch`) of `seq` ids.
+struct HostIds {
+    ids: Vec<usize>,
+    rows: usize,
+}
+
+fn position_ids<E: FloatNdArrayElement, I: IntNdArrayElement, Q: QuantElement>(
+    positions: PositionsPrimitive<NdArray<E, I, Q>>,
+    batch: usize,
+    seq: usize,
+) -> HostIds
+where
+    NdArrayTensor: From<SharedArray<E>> + From<SharedArray<I>>,
+{
+    let host = |t: IntTensor<NdArray<E, I, Q>>| -> Vec<usize> {
+        Tensor::<NdArray<E, I, Q>, 1, Int>::from_primitive(t)
+            .into_data()
+            .convert::<i64>()
+            .to_vec::<i64>()
+            .expect("int tensor data")
+            .into_iter()
+            .map(|p| usize::try_from(p).unwrap_or_else(|_| panic!("rope: negative position {p}")))
+            .collect()
+    };
+    match positions {
+        PositionsPrimitive::Offset(offset) => HostIds {
+            ids: (offset..offset + seq).collect(),
+            rows: 1,
+        },
+        PositionsPrimitive::Offsets(offsets) => HostIds {
+            ids: host(offsets).into_iter().flat_map(|o| o..o + seq).collect(),
+            rows: batch,
+        },
+        PositionsPrimitive::Ids(ids) => {
+            let ids = host(ids);
+            HostIds {
+                rows: ids.len() / seq.max(1),
+                ids,
+            }
+        }
+    }
+}
+
+/// `a cos t` and `a sin t` (`-t` when inverse), `[ids, half]` each.
+fn angles(table: &[f32], ids: &HostIds, spec: RopeSpec) -> (Vec<f32>, Vec<f32>) {
+    let half = spec.rotary_dim / 2;
+    let row = |r: usize| {
+        let start = r * half * 2;
+        table
+            .get(start..start + half * 2)
+            .unwrap_or_else(|| panic!("rope: position table row {r} is out of range"))
+    };
+    let sign = if spec.inverse { -1.0 } else { 1.0 };
+    let mut cos = Vec::with_capacity(ids.ids.len() * half);
+    let mut sin = Vec::with_capacity(ids.ids.len() * half);
+    for &p in &ids.ids {
+        let (fine, coarse) = rows_of(p);
+        for (f, c) in row(fine).chunks_exact(2).zip(row(coarse).chunks_exact(2)) {
+            cos.push(f[0] * c[0] - f[1] * c[1]);
+            sin.push(sign * (f[1] * c[0] + f[0] * c[1]));
+        }
+    }
+    (cos, sin)
+}
+
+trait Real:
+    Copy
+    + Send
+    + Sync
+    + Add<Output = Self>
+    + Sub<Output = Self>
+    + Mul<Output = Self>
+    + Neg<Output = Self>
+{
+}
+impl<T> Real for T where
+    T: Copy + Send + Sync + Add<Output = T> + Sub<Output = T> + Mul<Output = T> + Neg<Output = T>
+{
+}
+
+/// Rotates every head row of `x` into a new contiguous array of the same shape.
+fn rotate<T: Real + 'static>(
+    x: ArrayView<'_, T, IxDyn>,
+    cos: &[T],
+    sin: &[T],
+    position_rows: usize,
+    spec: RopeSpec,
+) -> SharedArray<T> {
+    let shape = x.shape().to_vec();
+    let dims: [usize; 4] = shape.clone().try_into().expect("rope: input must be 4-D");
+    let (_, heads, seq, head_dim) = spec.axes.split(dims);
+    let x = x.as_standard_layout();
+    let src = x.as_slice().expect("standard layout is contiguous");
+    let mut out = src.to_vec();
+    let half = spec.rotary_dim / 2;
+    let rows_per_task = (TASK_ELEMS / head_dim.max(1)).max(1);
+
+    out.par_chunks_mut(rows_per_task * head_dim.max(1))
+        .enumerate()
+        .for_each(|(task, chunk)| {
+            for (i, row) in chunk.chunks_exact_mut(head_dim).enumerate() {
+                let r = task * rows_per_task + i;
+                let (b, s) = match spec.axes {
+                    AxisOrder::Bhsd => (r / (heads * seq), r % seq),
+                    AxisOrder::Bshd => (r / (heads * seq), (r / heads) % seq),
+                };
+                let pos = if position_rows == 1 { s } else { b * seq + s };
+                let c = &cos[pos * half..(pos + 1) * half];
+                let sn = &sin[pos * half..(pos + 1) * half];
+                match spec.layout {
+                    RopeLayout::Half => {
+                        let (x1, rest) = row.split_at_mut(half);
+                        for j in 0..half {
+                            let (a, b) = (x1[j], rest[j]);
+                            x1[j] = a * c[j] - b * sn[j];
+                            rest[j] = b * c[j] + a * sn[j];
+                        }
+                    }
+                    RopeLayout::Interleaved => {
+                        for (j, pair) in row[..spec.rotary_dim].chunks_exact_mut(2).enumerate() {
+                            let (a, b) = (pair[0], pair[1]);
+                            pair[0] = a * c[j] - b * sn[j];
+                            pair[1] = b * c[j] + a * sn[j];
+                        }
+                    }
+                }
+            }
+        });
+    ndarray::ArrayD::from_shape_vec(IxDyn(&shape), out)
+        .expect("shape matches")
+        .into_shared()
+}
