@@ -17,6 +17,23 @@ pub enum RopeLayout {
     Interleaved,
 }
 
+impl core::str::FromStr for RopeLayout {
+    type Err = RopeError;
+
+    /// Parses `half` (also `neox`) or `interleaved` (also `gptj`).
+    fn from_str(name: &str) -> Result<Self, RopeError> {
+        match name {
+            "half" | "neox" => Ok(Self::Half),
+            "interleaved" | "gptj" => Ok(Self::Interleaved),
+            other => Err(RopeError::invalid(
+                "layout",
+                other,
+                "\"half\" or \"interleaved\"",
+            )),
+        }
+    }
+}
+
 /// Configuration of a [`Rope`](crate::Rope) module.
 ///
 /// Build one with [`RopeConfig::new`] and the `with_*` setters, deserialize it (it is a Burn
