@@ -20,7 +20,10 @@ fn yarn(beta_fast: f64, beta_slow: f64) -> RopeScaling {
 fn assert_rejects(result: Result<impl std::fmt::Debug, RopeError>, needles: &[&str]) {
     let message = result.expect_err("expected an error").to_string();
     for needle in needles {
-        assert!(message.contains(needle), "`{message}` does not mention `{needle}`");
+        assert!(
+            message.contains(needle),
+            "`{message}` does not mention `{needle}`"
+        );
     }
 }
 
@@ -29,13 +32,25 @@ fn invalid_fields_are_named_with_their_value() {
     let cases: Vec<(RopeConfig, &[&str])> = vec![
         (RopeConfig::new(0), &["head_dim", "0"]),
         (RopeConfig::new(63), &["head_dim", "63"]),
-        (RopeConfig::new(64).with_rotary_dim(Some(15)), &["rotary_dim", "15"]),
-        (RopeConfig::new(64).with_rotary_dim(Some(0)), &["rotary_dim", "0"]),
-        (RopeConfig::new(64).with_rotary_dim(Some(128)), &["rotary_dim", "128", "head_dim = 64"]),
+        (
+            RopeConfig::new(64).with_rotary_dim(Some(15)),
+            &["rotary_dim", "15"],
+        ),
+        (
+            RopeConfig::new(64).with_rotary_dim(Some(0)),
+            &["rotary_dim", "0"],
+        ),
+        (
+            RopeConfig::new(64).with_rotary_dim(Some(128)),
+            &["rotary_dim", "128", "head_dim = 64"],
+        ),
         (RopeConfig::new(64).with_theta(0.0), &["theta", "0"]),
         (RopeConfig::new(64).with_theta(-5.0), &["theta", "-5"]),
         (RopeConfig::new(64).with_theta(f64::NAN), &["theta", "NaN"]),
-        (RopeConfig::new(64).with_theta(f64::INFINITY), &["theta", "inf"]),
+        (
+            RopeConfig::new(64).with_theta(f64::INFINITY),
+            &["theta", "inf"],
+        ),
         (
             RopeConfig::new(64).with_scaling(RopeScaling::Linear { factor: 0.0 }),
             &["scaling.factor", "0"],
@@ -44,8 +59,14 @@ fn invalid_fields_are_named_with_their_value() {
             RopeConfig::new(64).with_scaling(RopeScaling::DynamicNtk { factor: f64::NAN }),
             &["scaling.factor", "NaN"],
         ),
-        (RopeConfig::new(64).with_scaling(yarn(1.0, 1.0)), &["beta_fast", "beta_slow"]),
-        (RopeConfig::new(64).with_scaling(yarn(2.0, 8.0)), &["beta_fast", "2", "beta_slow = 8"]),
+        (
+            RopeConfig::new(64).with_scaling(yarn(1.0, 1.0)),
+            &["beta_fast", "beta_slow"],
+        ),
+        (
+            RopeConfig::new(64).with_scaling(yarn(2.0, 8.0)),
+            &["beta_fast", "2", "beta_slow = 8"],
+        ),
         (
             RopeConfig::new(64).with_scaling(RopeScaling::LongRope(LongRopeScaling {
                 short_factor: vec![1.0; 31],
@@ -56,11 +77,17 @@ fn invalid_fields_are_named_with_their_value() {
             })),
             &["short_factor", "31", "32"],
         ),
-        (RopeConfig::new(64).with_inv_freq(Some(vec![1.0; 3])), &["inv_freq", "3", "32"]),
+        (
+            RopeConfig::new(64).with_inv_freq(Some(vec![1.0; 3])),
+            &["inv_freq", "3", "32"],
+        ),
     ];
     for (config, needles) in cases {
         assert_rejects(config.validate(), needles);
-        assert_rejects(config.try_init::<burn::backend::NdArray>(&Default::default()), needles);
+        assert_rejects(
+            config.try_init::<burn::backend::NdArray>(&Default::default()),
+            needles,
+        );
     }
 }
 
@@ -71,7 +98,10 @@ fn init_panics_with_the_same_message() {
     });
     let payload = result.expect_err("init must panic on a bad config");
     let message = payload.downcast_ref::<String>().unwrap();
-    assert!(message.contains("head_dim") && message.contains('7'), "{message}");
+    assert!(
+        message.contains("head_dim") && message.contains('7'),
+        "{message}"
+    );
 }
 
 #[test]
@@ -79,8 +109,14 @@ fn bad_hf_configs_are_rejected() {
     let cases: &[(&str, &[&str])] = &[
         ("{not json", &["malformed"]),
         ("[1, 2]", &["object"]),
-        (r#"{"head_dim": 64, "rope_parameters": {"rope_type": "magic"}}"#, &["magic"]),
-        (r#"{"head_dim": 64, "rope_scaling": {"type": "linear"}}"#, &["factor", "linear"]),
+        (
+            r#"{"head_dim": 64, "rope_parameters": {"rope_type": "magic"}}"#,
+            &["magic"],
+        ),
+        (
+            r#"{"head_dim": 64, "rope_scaling": {"type": "linear"}}"#,
+            &["factor", "linear"],
+        ),
         (
             r#"{"head_dim": 64, "rope_parameters": {"rope_type": "yarn", "factor": 4.0}}"#,
             &["original_max_position_embeddings", "yarn"],
@@ -95,15 +131,24 @@ fn bad_hf_configs_are_rejected() {
                 {"rope_type": "longrope", "short_factor": [1.0], "long_factor": [1.0]}}"#,
             &["short_factor", "32"],
         ),
-        (r#"{"head_dim": 64, "rope_theta": "big"}"#, &["rope_theta", "big"]),
+        (
+            r#"{"head_dim": 64, "rope_theta": "big"}"#,
+            &["rope_theta", "big"],
+        ),
         (r#"{"head_dim": 63}"#, &["head_dim", "63"]),
         (r#"{"hidden_size": 512}"#, &["head_dim"]),
-        (r#"{"head_dim": 64, "partial_rotary_factor": 1.5}"#, &["partial_rotary_factor", "1.5"]),
+        (
+            r#"{"head_dim": 64, "partial_rotary_factor": 1.5}"#,
+            &["partial_rotary_factor", "1.5"],
+        ),
         (
             r#"{"head_dim": 64, "rope_parameters": {"rope_type": "linear", "factor": -2}}"#,
             &["scaling.factor", "-2"],
         ),
-        (r#"{"head_dim": 64, "rope_parameters": {"rope_type": "dynamic", "factor": 2}}"#, &["max_position_embeddings"]),
+        (
+            r#"{"head_dim": 64, "rope_parameters": {"rope_type": "dynamic", "factor": 2}}"#,
+            &["max_position_embeddings"],
+        ),
     ];
     for (json, needles) in cases {
         assert_rejects(RopeConfig::from_hf_str(json), needles);
@@ -118,7 +163,10 @@ fn hf_v4_and_v5_forms_agree() {
     let v5 = r#"{"head_dim": 128, "max_position_embeddings": 8192,
         "rope_parameters": {"rope_type": "yarn", "rope_theta": 50000.0, "partial_rotary_factor": 0.5,
         "factor": 4.0, "original_max_position_embeddings": 2048}}"#;
-    let (a, b) = (RopeConfig::from_hf_str(v4).unwrap(), RopeConfig::from_hf_str(v5).unwrap());
+    let (a, b) = (
+        RopeConfig::from_hf_str(v4).unwrap(),
+        RopeConfig::from_hf_str(v5).unwrap(),
+    );
     assert_eq!(a.rotary_dim(), 64);
     assert_eq!(a.to_string(), b.to_string());
 }

@@ -49,7 +49,10 @@ pub fn values<B: Backend, const D: usize>(t: Tensor<B, D>) -> Vec<f64> {
 
 pub fn max_abs_diff(a: &[f64], b: &[f64]) -> f64 {
     assert_eq!(a.len(), b.len(), "length mismatch");
-    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, |m, e| if e.is_nan() { f64::NAN } else { m.max(e) })
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, |m, e| if e.is_nan() { f64::NAN } else { m.max(e) })
 }
 
 #[track_caller]
@@ -66,9 +69,13 @@ fn ids<B: Backend>(values: Vec<i64>, dims: [usize; 2], device: &B::Device) -> Te
 fn configs() -> Vec<RopeConfig> {
     vec![
         RopeConfig::new(64),
-        RopeConfig::new(64).with_layout(RopeLayout::Interleaved).with_theta(500_000.0),
+        RopeConfig::new(64)
+            .with_layout(RopeLayout::Interleaved)
+            .with_theta(500_000.0),
         RopeConfig::new(48).with_rotary_dim(Some(16)),
-        RopeConfig::new(40).with_rotary_dim(Some(24)).with_layout(RopeLayout::Interleaved),
+        RopeConfig::new(40)
+            .with_rotary_dim(Some(24))
+            .with_layout(RopeLayout::Interleaved),
         RopeConfig::new(32).with_scaling(RopeScaling::Linear { factor: 4.0 }),
         RopeConfig::new(32).with_scaling(RopeScaling::Ntk { factor: 8.0 }),
         RopeConfig::new(64).with_scaling(RopeScaling::Yarn(YarnScaling {
@@ -81,22 +88,29 @@ fn configs() -> Vec<RopeConfig> {
             attention_factor: None,
             truncate: true,
         })),
-        RopeConfig::new(64).with_theta(500_000.0).with_scaling(RopeScaling::Llama3(Llama3Scaling {
-            factor: 8.0,
-            low_freq_factor: 1.0,
-            high_freq_factor: 4.0,
-            original_max_position_embeddings: 8192,
-        })),
+        RopeConfig::new(64)
+            .with_theta(500_000.0)
+            .with_scaling(RopeScaling::Llama3(Llama3Scaling {
+                factor: 8.0,
+                low_freq_factor: 1.0,
+                high_freq_factor: 4.0,
+                original_max_position_embeddings: 8192,
+            })),
     ]
 }
 
 /// Every case of HF's golden file passes on this backend.
 pub fn hf_fixture_parity<B: RopeBackend>(device: &B::Device) {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/hf_rope_public.json");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/hf_rope_public.json"
+    );
     let fixture = Fixture::load(path).unwrap();
     assert!(!fixture.cases.is_empty());
     for case in &fixture.cases {
-        let errors = case.check::<B>(device).unwrap_or_else(|e| panic!("{}: {e}", case.name));
+        let errors = case
+            .check::<B>(device)
+            .unwrap_or_else(|e| panic!("{}: {e}", case.name));
         assert!(errors.passed(), "{}: {errors:?}", case.name);
     }
 }
@@ -108,7 +122,9 @@ pub fn matches_f64_oracle<B: RopeBackend>(device: &B::Device) {
         let rope = config.init::<B>(device);
         let dims = [2, 3, 5, config.head_dim];
         let x = normal::<B>(dims, device);
-        let pos: Vec<i64> = (0..dims[0] * dims[2]).map(|_| rng.below(1 << 20) as i64).collect();
+        let pos: Vec<i64> = (0..dims[0] * dims[2])
+            .map(|_| rng.below(1 << 20) as i64)
+            .collect();
         let positions = Positions::ids(ids::<B>(pos.clone(), [dims[0], dims[2]], device));
         let out = values(rope.apply(x.clone(), &positions, AxisOrder::Bhsd));
         let freqs = config.frequencies(None);
@@ -129,7 +145,17 @@ pub fn angles_exact_at_long_positions<B: RopeBackend>(device: &B::Device) {
     let config = RopeConfig::new(d).with_theta(10_000.0);
     let rope = config.init::<B>(device);
     let inv_freq = config.frequencies(None).inv_freq;
-    let positions: Vec<i64> = vec![0, 1, 1023, 1024, 131_071, 131_072, 524_287, 1_000_003, (1 << 20) - 1];
+    let positions: Vec<i64> = vec![
+        0,
+        1,
+        1023,
+        1024,
+        131_071,
+        131_072,
+        524_287,
+        1_000_003,
+        (1 << 20) - 1,
+    ];
     let s = positions.len();
     // x1 = 1, x2 = 0 in every pair: the output pair is (cos t, sin t).
     let mut x = vec![0.0f32; s * d];
@@ -137,7 +163,11 @@ pub fn angles_exact_at_long_positions<B: RopeBackend>(device: &B::Device) {
         row[..d / 2].fill(1.0);
     }
     let x = Tensor::<B, 4>::from_data(TensorData::new(x, [1, 1, s, d]), device);
-    let out = values(rope.apply(x, &Positions::ids(ids::<B>(positions.clone(), [1, s], device)), AxisOrder::Bhsd));
+    let out = values(rope.apply(
+        x,
+        &Positions::ids(ids::<B>(positions.clone(), [1, s], device)),
+        AxisOrder::Bhsd,
+    ));
     let mut worst = 0.0f64;
     for (row, p) in out.chunks(d).zip(&positions) {
         for (i, w) in inv_freq.iter().enumerate() {
@@ -153,7 +183,10 @@ pub fn angles_exact_at_long_positions<B: RopeBackend>(device: &B::Device) {
 /// Without an attention factor, every head row keeps its norm.
 pub fn preserves_norm<B: RopeBackend>(device: &B::Device) {
     fresh_seed::<B>(device);
-    for config in configs().into_iter().filter(|c| c.frequencies(None).attention_factor == 1.0) {
+    for config in configs()
+        .into_iter()
+        .filter(|c| c.frequencies(None).attention_factor == 1.0)
+    {
         let dims = [2, 4, 7, config.head_dim];
         let x = normal::<B>(dims, device);
         let y = config.init::<B>(device).forward(x.clone(), 12_345);
@@ -179,7 +212,10 @@ pub fn relative_position_invariance<B: RopeBackend>(device: &B::Device) {
         let base = dot(0);
         for shift in [1, 777, 65_536, 900_000] {
             let scale = base.abs().max(1.0);
-            assert!((dot(shift) - base).abs() < 1e-4 * scale, "{config:?}: shift {shift}");
+            assert!(
+                (dot(shift) - base).abs() < 1e-4 * scale,
+                "{config:?}: shift {shift}"
+            );
         }
     }
 }
@@ -193,21 +229,35 @@ pub fn offsets_equal_position_ids<B: RopeBackend>(device: &B::Device) {
     let offset = 4093;
     let by_offset = values(rope.forward(x.clone(), offset));
     let ramp: Vec<i64> = (0..seq as i64).map(|s| offset as i64 + s).collect();
-    let by_ids = rope.apply(x.clone(), &Positions::ids(ids::<B>(ramp, [1, seq], device)), AxisOrder::Bhsd);
+    let by_ids = rope.apply(
+        x.clone(),
+        &Positions::ids(ids::<B>(ramp, [1, seq], device)),
+        AxisOrder::Bhsd,
+    );
     assert_close(&values(by_ids), &by_offset, 1e-6, "offset vs ids");
 
     let starts = [0i64, 17, 100_000];
     let offsets = Tensor::<B, 1, Int>::from_data(TensorData::new(starts.to_vec(), [batch]), device);
     let per_seq = rope.apply(x.clone(), &Positions::offsets(offsets), AxisOrder::Bhsd);
-    let all_ids: Vec<i64> = starts.iter().flat_map(|o| (0..seq as i64).map(move |s| o + s)).collect();
-    let by_ids = rope.apply(x, &Positions::ids(ids::<B>(all_ids, [batch, seq], device)), AxisOrder::Bhsd);
+    let all_ids: Vec<i64> = starts
+        .iter()
+        .flat_map(|o| (0..seq as i64).map(move |s| o + s))
+        .collect();
+    let by_ids = rope.apply(
+        x,
+        &Positions::ids(ids::<B>(all_ids, [batch, seq], device)),
+        AxisOrder::Bhsd,
+    );
     assert_close(&values(per_seq), &values(by_ids), 1e-6, "offsets vs ids");
 }
 
 /// The inverse rotation restores the input.
 pub fn inverse_restores_input<B: RopeBackend>(device: &B::Device) {
     fresh_seed::<B>(device);
-    for config in configs().into_iter().filter(|c| c.frequencies(None).attention_factor == 1.0) {
+    for config in configs()
+        .into_iter()
+        .filter(|c| c.frequencies(None).attention_factor == 1.0)
+    {
         let rope = config.init::<B>(device);
         let x = normal::<B>([2, 3, 9, config.head_dim], device);
         let positions = Positions::offset(70_000);
@@ -227,8 +277,18 @@ pub fn gqa_and_axis_orders<B: RopeBackend>(device: &B::Device) {
         let q = normal::<B>([2, 6, 5, d], device);
         let k = normal::<B>([2, 2, 5, d], device);
         let (qo, ko) = rope.forward_qk(q.clone(), k.clone(), 3);
-        assert_close(&values(qo.clone()), &values(rope.forward(q.clone(), 3)), 1e-6, "q");
-        assert_close(&values(ko.clone()), &values(rope.forward(k.clone(), 3)), 1e-6, "k");
+        assert_close(
+            &values(qo.clone()),
+            &values(rope.forward(q.clone(), 3)),
+            1e-6,
+            "q",
+        );
+        assert_close(
+            &values(ko.clone()),
+            &values(rope.forward(k.clone(), 3)),
+            1e-6,
+            "k",
+        );
 
         let pos = Positions::offset(3);
         let (qs, ks) = rope.apply_qk(q.swap_dims(1, 2), k.swap_dims(1, 2), &pos, AxisOrder::Bshd);
@@ -240,10 +300,17 @@ pub fn gqa_and_axis_orders<B: RopeBackend>(device: &B::Device) {
 /// Dims past `rotary_dim` pass through unchanged, and an empty sequence is fine.
 pub fn partial_rotary_and_empty<B: RopeBackend>(device: &B::Device) {
     fresh_seed::<B>(device);
-    let rope = RopeConfig::new(48).with_rotary_dim(Some(16)).init::<B>(device);
+    let rope = RopeConfig::new(48)
+        .with_rotary_dim(Some(16))
+        .init::<B>(device);
     let x = normal::<B>([1, 2, 4, 48], device);
     let y = rope.forward(x.clone(), 9);
-    assert_close(&values(y.narrow(3, 16, 32)), &values(x.narrow(3, 16, 32)), 0.0, "pass-through");
+    assert_close(
+        &values(y.narrow(3, 16, 32)),
+        &values(x.narrow(3, 16, 32)),
+        0.0,
+        "pass-through",
+    );
     let empty = normal::<B>([1, 2, 0, 48], device);
     assert_eq!(rope.forward(empty, 5).dims(), [1, 2, 0, 48]);
 }
@@ -262,7 +329,12 @@ pub fn length_dependent_scalings<B: RopeBackend>(device: &B::Device) {
             .with_inv_freq(Some(dynamic.frequencies(Some(offset + seq)).inv_freq))
             .init::<B>(device)
             .forward(x.clone(), offset);
-        assert_close(&values(rope.forward(x, offset)), &values(expected), 1e-6, "dynamic");
+        assert_close(
+            &values(rope.forward(x, offset)),
+            &values(expected),
+            1e-6,
+            "dynamic",
+        );
     }
 }
 
@@ -290,14 +362,27 @@ pub fn gradients<B: AutodiffBackend + RopeBackend>(device: &B::Device) {
                 values(loss(Tensor::from_data(TensorData::new(v, dims), device)))[0]
             };
             let fd = (at(eps) - at(-eps)) / (2.0 * eps);
-            assert!((fd - grad[i]).abs() < 2e-3 * (1.0 + fd.abs()), "d/dx[{i}]: fd {fd} vs {}", grad[i]);
+            assert!(
+                (fd - grad[i]).abs() < 2e-3 * (1.0 + fd.abs()),
+                "d/dx[{i}]: fd {fd} vs {}",
+                grad[i]
+            );
         }
 
         // Same gradient through the tensor-op oracle, differentiated by Burn's autodiff.
         let freqs = config.frequencies(None);
-        let table = burn_rotary::table::build_table(&freqs.inv_freq, freqs.attention_factor, config.max_positions);
+        let table = burn_rotary::table::build_table(
+            &freqs.inv_freq,
+            freqs.attention_factor,
+            config.max_positions,
+        );
         let table = Tensor::<B, 3>::from_data(table, device);
-        let spec = RopeSpec { layout: config.layout, rotary_dim: config.rotary_dim(), axes: AxisOrder::Bhsd, inverse: false };
+        let spec = RopeSpec {
+            layout: config.layout,
+            rotary_dim: config.rotary_dim(),
+            axes: AxisOrder::Bhsd,
+            inverse: false,
+        };
         let x_ref = Tensor::<B, 4>::from_data(x.to_data(), device).require_grad();
         let out = burn_rotary::reference::rope::<B>(
             x_ref.clone().into_primitive().tensor(),
@@ -307,6 +392,11 @@ pub fn gradients<B: AutodiffBackend + RopeBackend>(device: &B::Device) {
         );
         let out = Tensor::<B, 4>::from_primitive(TensorPrimitive::Float(out));
         let grads = (out * w).sum().backward();
-        assert_close(&values(x_ref.grad(&grads).unwrap()), &grad, 1e-5, "grad vs tensor-op autodiff");
+        assert_close(
+            &values(x_ref.grad(&grads).unwrap()),
+            &grad,
+            1e-5,
+            "grad vs tensor-op autodiff",
+        );
     }
 }

@@ -12,7 +12,12 @@ pub struct Oracle<'a> {
 
 impl Oracle<'_> {
     /// `x` is `[batch, heads, seq, head_dim]`; `position(b, s)` gives each row's position.
-    pub fn rotate(&self, x: &[f64], dims: [usize; 4], position: impl Fn(usize, usize) -> u64) -> Vec<f64> {
+    pub fn rotate(
+        &self,
+        x: &[f64],
+        dims: [usize; 4],
+        position: impl Fn(usize, usize) -> u64,
+    ) -> Vec<f64> {
         let [batch, heads, seq, d] = dims;
         assert_eq!(d, self.head_dim);
         let half = self.inv_freq.len();

@@ -88,7 +88,7 @@ impl RopeConfig {
 
     /// Checks every field; the error names the first bad one and its value.
     pub fn validate(&self) -> Result<(), RopeError> {
-        if self.head_dim == 0 || self.head_dim % 2 != 0 {
+        if self.head_dim == 0 || !self.head_dim.is_multiple_of(2) {
             return Err(RopeError::invalid(
                 "head_dim",
                 self.head_dim,
@@ -96,7 +96,7 @@ impl RopeConfig {
             ));
         }
         let rotary_dim = self.rotary_dim();
-        if rotary_dim == 0 || rotary_dim % 2 != 0 {
+        if rotary_dim == 0 || !rotary_dim.is_multiple_of(2) {
             return Err(RopeError::invalid(
                 "rotary_dim",
                 rotary_dim,

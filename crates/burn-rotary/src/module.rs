@@ -7,6 +7,7 @@ use burn::tensor::{DType, Int, Tensor, TensorCreationOptions, TensorPrimitive};
 use crate::backend::{AxisOrder, PositionsPrimitive, RopeBackend, RopeSpec};
 use crate::config::RopeConfig;
 use crate::error::RopeError;
+use crate::reference;
 use crate::scaling::SeqLenRule;
 use crate::table::build_table;
 
@@ -154,6 +155,9 @@ pub struct Rope<B: Backend> {
     long_table: Option<Tensor<B, 3>>,
     #[module(skip)]
     config: RopeConfig,
+    /// Run the plain tensor-op path instead of the backend's own (see [`Rope::with_tensor_ops`]).
+    #[module(skip)]
+    tensor_ops: bool,
 }
 
 impl RopeConfig {
@@ -170,6 +174,7 @@ impl RopeConfig {
             table: self.table(None, device),
             long_table,
             config: self.clone(),
+            tensor_ops: false,
         })
     }
 
@@ -196,6 +201,14 @@ impl<B: RopeBackend> Rope<B> {
     /// The config this module was built from.
     pub fn config(&self) -> &RopeConfig {
         &self.config
+    }
+
+    /// With `true`, runs the plain tensor-op path ([`crate::reference`]) instead of the
+    /// backend's fast path (a fused kernel, the NdArray loop): the oracle, for tests and
+    /// debugging. Under `Autodiff`, its gradients then come from Burn's own autodiff.
+    pub fn with_tensor_ops(mut self, tensor_ops: bool) -> Self {
+        self.tensor_ops = tensor_ops;
+        self
     }
 
     /// Applies RoPE to one tensor at positions `offset..offset + seq`.
@@ -289,13 +302,17 @@ impl<B: RopeBackend> Rope<B> {
         let Some((table, spec)) = self.prepare(op, q.dims(), positions, axes, false) else {
             return (q, k);
         };
-        let (q, k) = B::rope_qk(
-            q.into_primitive().tensor(),
-            k.into_primitive().tensor(),
-            table.into_primitive().tensor(),
-            positions.primitive(),
-            spec,
-        );
+        let table = table.into_primitive().tensor();
+        let (q, k) = (q.into_primitive().tensor(), k.into_primitive().tensor());
+        let (q, k) = if self.tensor_ops {
+            let q = reference::rope::<B>(q, table.clone(), positions.primitive(), spec);
+            (
+                q,
+                reference::rope::<B>(k, table, positions.primitive(), spec),
+            )
+        } else {
+            B::rope_qk(q, k, table, positions.primitive(), spec)
+        };
         (
             Tensor::from_primitive(TensorPrimitive::Float(q)),
             Tensor::from_primitive(TensorPrimitive::Float(k)),
@@ -313,12 +330,12 @@ impl<B: RopeBackend> Rope<B> {
         else {
             return x;
         };
-        let out = B::rope(
-            x.into_primitive().tensor(),
-            table.into_primitive().tensor(),
-            positions.primitive(),
-            spec,
-        );
+        let (x, table) = (x.into_primitive().tensor(), table.into_primitive().tensor());
+        let out = if self.tensor_ops {
+            reference::rope::<B>(x, table, positions.primitive(), spec)
+        } else {
+            B::rope(x, table, positions.primitive(), spec)
+        };
         Tensor::from_primitive(TensorPrimitive::Float(out))
     }
 
