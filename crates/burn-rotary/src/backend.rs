@@ -82,7 +82,7 @@ impl<B: Backend> Clone for PositionsPrimitive<B> {
 
 /// Backends that can apply RoPE.
 ///
-/// `table` is the `[rows, rotary_dim / 2, 2]` `f32` angle table of [`crate::table`]; a
+/// `table` is the `[rows, 2, rotary_dim / 2]` `f32` angle table of [`crate::table`]; a
 /// position `p` uses rows `p % FINE` and `FINE + p / FINE`. Implementations return a new tensor
 /// of the input's shape, axis order and dtype, contiguous.
 pub trait RopeBackend: Backend {

@@ -149,7 +149,7 @@ impl<B: Backend> IntoScalarI64 for Tensor<B, 1, Int> {
 /// ```
 #[derive(Module, Debug)]
 pub struct Rope<B: Backend> {
-    /// Angle table of the initial frequencies, `[rows, rotary_dim / 2, 2]` (see [`crate::table`]).
+    /// Angle table of the initial frequencies, `[rows, 2, rotary_dim / 2]` (see [`crate::table`]).
     table: Tensor<B, 3>,
     /// Angle table used beyond a [`SeqLenRule::Switch`] threshold (LongRoPE's long factors).
     long_table: Option<Tensor<B, 3>>,

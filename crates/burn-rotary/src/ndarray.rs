@@ -3,6 +3,8 @@
 //!
 //! Same math as [`crate::reference`], which is its test oracle.
 
+use std::borrow::Cow;
+
 use core::ops::{Add, Mul, Neg, Sub};
 
 use burn::tensor::ops::{FloatTensor, IntTensor};
@@ -36,9 +38,13 @@ where
         let dims: [usize; 4] = x.shape().dims();
         let (batch, _, seq, _) = spec.axes.split(dims);
         let ids = position_ids::<E, I, Q>(positions, batch, seq);
-        let table = match &table {
-            NdArrayTensor::F32(t) => t.view().iter().copied().collect::<Vec<f32>>(),
-            other => panic!("rope: the angle table must be f32, got {:?}", other.dtype()),
+        let NdArrayTensor::F32(table) = &table else {
+            panic!("rope: the angle table must be f32, got {:?}", table.dtype());
+        };
+        let table = table.view();
+        let table = match table.as_slice() {
+            Some(slice) => Cow::Borrowed(slice),
+            None => Cow::Owned(table.iter().copied().collect()),
         };
         let (cos, sin) = angles(&table, &ids, spec);
         match &x {
@@ -109,9 +115,10 @@ fn angles(table: &[f32], ids: &HostIds, spec: RopeSpec) -> (Vec<f32>, Vec<f32>) 
     let mut sin = Vec::with_capacity(ids.ids.len() * half);
     for &p in &ids.ids {
         let (fine, coarse) = rows_of(p);
-        for (f, c) in row(fine).chunks_exact(2).zip(row(coarse).chunks_exact(2)) {
-            cos.push(f[0] * c[0] - f[1] * c[1]);
-            sin.push(sign * (f[1] * c[0] + f[0] * c[1]));
+        let ((cf, sf), (cc, sc)) = (row(fine).split_at(half), row(coarse).split_at(half));
+        for i in 0..half {
+            cos.push(cf[i] * cc[i] - sf[i] * sc[i]);
+            sin.push(sign * (sf[i] * cc[i] + cf[i] * sc[i]));
         }
     }
     (cos, sin)

@@ -119,13 +119,13 @@ fn position_ids<B: Backend>(
 /// `(a cos t, a sin t)` of every position id, shaped `[pb, 1, seq, half]`.
 fn angles<B: Backend>(table: Tensor<B, 3>, ids: Tensor<B, 2, Int>) -> (Tensor<B, 4>, Tensor<B, 4>) {
     let [pb, seq] = ids.dims();
-    let [_, half, _] = table.dims();
+    let [_, _, half] = table.dims();
     let flat = ids.reshape([pb * seq]);
     let fine = table
         .clone()
         .select(0, flat.clone().remainder_scalar(FINE as i64));
     let coarse = table.select(0, flat.div_scalar(FINE as i64).add_scalar(FINE as i64));
-    let part = |t: &Tensor<B, 3>, j| t.clone().narrow(2, j, 1).reshape([pb, 1, seq, half]);
+    let part = |t: &Tensor<B, 3>, j| t.clone().narrow(1, j, 1).reshape([pb, 1, seq, half]);
     let (cf, sf, cc, sc) = (
         part(&fine, 0),
         part(&fine, 1),

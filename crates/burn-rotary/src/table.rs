@@ -5,8 +5,8 @@
 //! parts are evaluated in `f64` on the host, once, and stored as their cos and sin in `f32`:
 //!
 //! ```text
-//! row j            (0 <= j < FINE):  (a cos(j w_i),        a sin(j w_i))
-//! row FINE + c                    :  (cos(FINE c w_i),     sin(FINE c w_i))
+//! row j            (0 <= j < FINE):  [a cos(j w_i)    for i] ++ [a sin(j w_i)    for i]
+//! row FINE + c                    :  [cos(FINE c w_i) for i] ++ [sin(FINE c w_i) for i]
 //! ```
 //!
 //! where `a` is the attention factor. A device then needs only the angle-addition identities,
@@ -24,7 +24,7 @@ pub fn table_rows(max_positions: usize) -> usize {
     FINE + max_positions.div_ceil(FINE)
 }
 
-/// Builds the `[rows, rotary_dim / 2, 2]` `f32` table (last axis: cos, sin) for `inv_freq`,
+/// Builds the `[rows, 2, rotary_dim / 2]` `f32` table (middle axis: cos, sin) for `inv_freq`,
 /// with `attention_factor` folded into the fine rows.
 pub fn build_table(inv_freq: &[f64], attention_factor: f64, max_positions: usize) -> TensorData {
     let half = inv_freq.len();
@@ -36,13 +36,11 @@ pub fn build_table(inv_freq: &[f64], attention_factor: f64, max_positions: usize
         } else {
             (((row - FINE) * FINE) as f64, 1.0)
         };
-        for w in inv_freq {
-            let (sin, cos) = (steps * w).sin_cos();
-            values.push((cos * scale) as f32);
-            values.push((sin * scale) as f32);
-        }
+        let angles = || inv_freq.iter().map(|w| (steps * w).sin_cos());
+        values.extend(angles().map(|(_, cos)| (cos * scale) as f32));
+        values.extend(angles().map(|(sin, _)| (sin * scale) as f32));
     }
-    TensorData::new(values, [rows, half, 2])
+    TensorData::new(values, [rows, 2, half])
 }
 
 /// The table row pair `(fine, coarse)` of position `p`.
