@@ -24,8 +24,9 @@
 
 mod autodiff;
 mod backend;
-mod backends;
 mod config;
+#[cfg(any(feature = "wgpu", feature = "cuda"))]
+mod cube;
 mod error;
 mod hf;
 mod module;

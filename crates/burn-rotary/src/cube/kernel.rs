@@ -1,0 +1,378 @@
+//! The fused RoPE kernel, written once in CubeCL for CUDA, wgpu and every other CubeCL runtime.
+//!
+//! One unit owns one token `(b, s)` and one vector of pairs of the head dim. It evaluates the
+//! rotation of its pairs once, from the two-level angle table ([`crate::table`]):
+//!
+//! ```text
+//! cos t = cos(t_fine) cos(t_coarse) - sin(t_fine) sin(t_coarse)
+//! sin t = sin(t_fine) cos(t_coarse) + cos(t_fine) sin(t_coarse)      (both already times a)
+//! ```
+//!
+//! and applies it to that vector in every head of q and then of k (GQA: the head counts may
+//! differ): `out1 = x1 cos t - x2 sin t`, `out2 = x2 cos t + x1 sin t`, in `f32` whatever the
+//! storage dtype. Units past the rotary pairs copy the pass-through dims. Inputs are read
+//! through their strides (any view, either axis order); outputs are contiguous.
+
+use burn::tensor::{DType, Shape};
+use burn_cubecl::ops::numeric::{empty_device_contiguous_dtype, empty_device_dtype};
+use burn_cubecl::tensor::CubeTensor;
+use burn_cubecl::CubeRuntime;
+use cubecl::{calculate_cube_count_elemwise, prelude::*};
+
+use crate::backend::{AxisOrder, RopeSpec};
+use crate::config::RopeLayout;
+use crate::table::FINE;
+
+/// Where the kernel reads each row's position.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum PositionMode {
+    /// `offset + s`.
+    Offset,
+    /// `positions[b] + s`.
+    Offsets,
+    /// `positions[b * ids_batch_stride + s]`.
+    Ids,
+}
+
+/// How a unit's elements map to pairs (comptime).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum PairShape {
+    /// `x1` and `x2` are two loads `half` (half layout) or one element (interleaved with
+    /// vector size 1) apart.
+    TwoLoads,
+    /// Interleaved pairs inside one vector: `(v[2m], v[2m + 1])`.
+    InVector,
+}
+
+#[cube(launch_unchecked, address_type = "dynamic")]
+fn rope_kernel<F: Float, P: Int, N: Size>(
+    q: &Tensor<Vector<F, N>>, // [batch, q_heads, seq, head_dim] or [batch, seq, q_heads, head_dim]
+    k: &Tensor<Vector<F, N>>, // the same with k_heads
+    q_out: &mut Tensor<Vector<F, N>>, // shape of q, contiguous
+    k_out: &mut Tensor<Vector<F, N>>, // shape of k, contiguous
+    table: &Tensor<f32>,      // [rows, 2, rotary_dim / 2]
+    positions: &Tensor<P>,    // offsets [batch] | ids [pb, seq] | unused
+    tokens: usize,            // batch * seq
+    seq: usize,               // seq
+    q_heads: usize,           // q_heads
+    k_heads: usize,           // k_heads (0: q only)
+    offset: usize,            // position of row 0 (PositionMode::Offset)
+    ids_batch_stride: usize,  // 0 when the ids are shared by the batch
+    sign: f32,                // 1, or -1 for the inverse rotation
+    #[comptime] rotary_dim: usize,
+    #[comptime] head_dim: usize,
+    #[comptime] pairs: PairShape,
+    #[comptime] interleaved: bool,
+    #[comptime] mode: PositionMode,
+    #[comptime] seq_first: bool,
+    #[define(F, P)] _dtypes: [StorageType; 2],
+) {
+    let n = N::value();
+    let half = comptime!(rotary_dim / 2);
+    // Pairs per unit, rotary units and pass-through units per token.
+    let unit_pairs = comptime!(match pairs {
+        PairShape::TwoLoads =>
+            if interleaved {
+                1
+            } else {
+                n
+            },
+        PairShape::InVector => n / 2,
+    });
+    let rotary_units = comptime!(half / unit_pairs);
+    let units = comptime!(rotary_units + (head_dim - rotary_dim) / n);
+
+    if ABSOLUTE_POS >= tokens * units {
+        terminate!();
+    }
+    let token = ABSOLUTE_POS / units;
+    let unit = ABSOLUTE_POS % units;
+    let b = token / seq;
+    let s = token % seq;
+    let (h_axis, s_axis) = comptime!(if seq_first {
+        (2usize, 1usize)
+    } else {
+        (1usize, 2usize)
+    });
+
+    if unit >= rotary_units {
+        // Pass-through dims: a copy.
+        let e = rotary_dim + (unit - rotary_units) * n;
+        for h in 0..q_heads {
+            let src =
+                b * q.stride(0) + h * q.stride(h_axis) + s * q.stride(s_axis) + e * q.stride(3);
+            let dst = b * q_out.stride(0) + h * q_out.stride(h_axis) + s * q_out.stride(s_axis) + e;
+            q_out[dst / n] = q[src / n];
+        }
+        for h in 0..k_heads {
+            let src =
+                b * k.stride(0) + h * k.stride(h_axis) + s * k.stride(s_axis) + e * k.stride(3);
+            let dst = b * k_out.stride(0) + h * k_out.stride(h_axis) + s * k_out.stride(s_axis) + e;
+            k_out[dst / n] = k[src / n];
+        }
+        terminate!();
+    }
+
+    let position = match comptime!(mode) {
+        PositionMode::Offset => offset + s,
+        PositionMode::Offsets => usize::cast_from(positions[b * positions.stride(0)]) + s,
+        PositionMode::Ids => {
+            usize::cast_from(positions[b * ids_batch_stride + s * positions.stride(1)])
+        }
+    };
+    let fine = (position % FINE) * 2 * half;
+    let coarse = (FINE + position / FINE) * 2 * half;
+
+    // The rotation of this unit's pairs: element j of the vector belongs to pair `first + j`
+    // (two loads) or `first + j / 2` (in-vector, where odd lanes take +sin and even lanes -sin).
+    let first = unit * unit_pairs;
+    let mut cos = Vector::<f32, N>::empty();
+    let mut sin = Vector::<f32, N>::empty();
+    #[unroll]
+    for j in 0..n {
+        let pair = comptime!(match pairs {
+            PairShape::TwoLoads =>
+                if interleaved {
+                    0
+                } else {
+                    j
+                },
+            PairShape::InVector => j / 2,
+        });
+        let i = first + pair;
+        let (cf, sf) = (table[fine + i], table[fine + half + i]);
+        let (cc, sc) = (table[coarse + i], table[coarse + half + i]);
+        let sn = (sf * cc + cf * sc) * sign;
+        cos[j] = cf * cc - sf * sc;
+        sin[j] = match comptime!(pairs) {
+            PairShape::TwoLoads => sn,
+            PairShape::InVector => {
+                if comptime!(j % 2 == 0) {
+                    -sn
+                } else {
+                    sn
+                }
+            }
+        };
+    }
+
+    // Element offsets of x1 and x2 within the head.
+    let (e1, e2) = match comptime!(pairs) {
+        PairShape::TwoLoads => {
+            if comptime!(interleaved) {
+                (2 * first, 2 * first + 1)
+            } else {
+                (first, first + half)
+            }
+        }
+        PairShape::InVector => (2 * first, 2 * first),
+    };
+
+    for h in 0..q_heads {
+        let src = b * q.stride(0) + h * q.stride(h_axis) + s * q.stride(s_axis);
+        let dst = b * q_out.stride(0) + h * q_out.stride(h_axis) + s * q_out.stride(s_axis);
+        rotate::<F, N>(q, q_out, src, q.stride(3), dst, e1, e2, cos, sin, pairs);
+    }
+    for h in 0..k_heads {
+        let src = b * k.stride(0) + h * k.stride(h_axis) + s * k.stride(s_axis);
+        let dst = b * k_out.stride(0) + h * k_out.stride(h_axis) + s * k_out.stride(s_axis);
+        rotate::<F, N>(k, k_out, src, k.stride(3), dst, e1, e2, cos, sin, pairs);
+    }
+}
+
+/// Rotates the pairs at element offsets `e1`/`e2` of one head row.
+#[cube]
+#[allow(clippy::too_many_arguments)]
+fn rotate<F: Float, N: Size>(
+    x: &Tensor<Vector<F, N>>,
+    out: &mut Tensor<Vector<F, N>>,
+    src: usize,
+    stride: usize,
+    dst: usize,
+    e1: usize,
+    e2: usize,
+    cos: Vector<f32, N>,
+    sin: Vector<f32, N>,
+    #[comptime] pairs: PairShape,
+) {
+    let n = N::value();
+    match comptime!(pairs) {
+        PairShape::TwoLoads => {
+            let x1 = Vector::<f32, N>::cast_from(x[(src + e1 * stride) / n]);
+            let x2 = Vector::<f32, N>::cast_from(x[(src + e2 * stride) / n]);
+            out[(dst + e1) / n] = Vector::<F, N>::cast_from(x1 * cos - x2 * sin);
+            out[(dst + e2) / n] = Vector::<F, N>::cast_from(x2 * cos + x1 * sin);
+        }
+        PairShape::InVector => {
+            let v = Vector::<f32, N>::cast_from(x[(src + e1) / n]);
+            let mut swapped = Vector::<f32, N>::empty();
+            #[unroll]
+            for j in 0..n {
+                swapped[j] = v[comptime!(j ^ 1)];
+            }
+            out[(dst + e1) / n] = Vector::<F, N>::cast_from(v * cos + swapped * sin);
+        }
+    }
+}
+
+/// Positions as the launcher takes them.
+#[derive(Debug, Clone)]
+pub enum KernelPositions<R: CubeRuntime> {
+    /// Row `s` is at `offset + s`.
+    Offset(usize),
+    /// Row `s` of sequence `b` is at `offsets[b] + s`; `[batch]`.
+    Offsets(CubeTensor<R>),
+    /// Position ids, `[batch, seq]` or `[1, seq]`.
+    Ids(CubeTensor<R>),
+}
+
+/// Launches [`rope_kernel`] on q (and k): new contiguous outputs of the same shapes.
+pub fn launch_rope<R: CubeRuntime>(
+    q: CubeTensor<R>,
+    k: Option<CubeTensor<R>>,
+    table: CubeTensor<R>,
+    positions: KernelPositions<R>,
+    spec: RopeSpec,
+) -> (CubeTensor<R>, Option<CubeTensor<R>>) {
+    let dims: [usize; 4] = q.meta.shape().dims();
+    let (batch, q_heads, seq, head_dim) = spec.axes.split(dims);
+    let k_heads = k
+        .as_ref()
+        .map_or(0, |k| spec.axes.split(k.meta.shape().dims()).1);
+    let empty_like = |t: &CubeTensor<R>| {
+        empty_device_contiguous_dtype(
+            t.client.clone(),
+            t.device.clone(),
+            t.meta.shape().clone(),
+            t.dtype,
+        )
+    };
+    let q_out = empty_like(&q);
+    let k_out = k.as_ref().map(empty_like);
+    let tokens = batch * seq;
+    if tokens == 0 || q_heads + k_heads == 0 {
+        return (q_out, k_out);
+    }
+
+    let rotary_dim = spec.rotary_dim;
+    let half = rotary_dim / 2;
+    let interleaved = spec.layout == RopeLayout::Interleaved;
+    let inputs: Vec<&CubeTensor<R>> = core::iter::once(&q).chain(k.as_ref()).collect();
+    let n = vector_size(&inputs, head_dim, rotary_dim, interleaved);
+    let pairs = if interleaved && n > 1 {
+        PairShape::InVector
+    } else {
+        PairShape::TwoLoads
+    };
+    let unit_pairs = match pairs {
+        PairShape::TwoLoads if interleaved => 1,
+        PairShape::TwoLoads => n,
+        PairShape::InVector => n / 2,
+    };
+    let units = half / unit_pairs + (head_dim - rotary_dim) / n;
+
+    let client = q.client.clone();
+    let (mode, offset, ids_batch_stride, positions) = match positions {
+        KernelPositions::Offset(offset) => {
+            let dummy = empty_device_dtype(
+                client.clone(),
+                q.device.clone(),
+                Shape::new([1]),
+                DType::I32,
+            );
+            (PositionMode::Offset, offset, 0, dummy)
+        }
+        KernelPositions::Offsets(t) => (PositionMode::Offsets, 0, 0, t),
+        KernelPositions::Ids(t) => {
+            let shared = t.meta.shape()[0] == 1 && batch > 1;
+            let stride = if shared { 0 } else { t.meta.strides()[0] };
+            (PositionMode::Ids, 0, stride, t)
+        }
+    };
+
+    let working_units = tokens * units;
+    let cube_dim = CubeDim::new(&client, working_units);
+    let cube_count = calculate_cube_count_elemwise(&client, working_units, cube_dim);
+    let tensors = [&q, &table, &positions, &q_out];
+    let address_type = tensors
+        .iter()
+        .map(|t| t.required_address_type())
+        .chain(
+            k.iter()
+                .chain(k_out.iter())
+                .map(|t| t.required_address_type()),
+        )
+        .max()
+        .unwrap_or_default();
+    let dtypes = [q.dtype.into(), positions.dtype.into()];
+    // With q alone, q is bound as k too and the k loop runs zero times.
+    let (k_arg, k_out_arg) = match (&k, &k_out) {
+        (Some(k), Some(k_out)) => (k.clone(), k_out.clone()),
+        _ => (q.clone(), q_out.clone()),
+    };
+
+    unsafe {
+        rope_kernel::launch_unchecked::<R>(
+            &client,
+            cube_count,
+            cube_dim,
+            address_type,
+            n,
+            q.into_tensor_arg(),
+            k_arg.into_tensor_arg(),
+            q_out.clone().into_tensor_arg(),
+            k_out_arg.into_tensor_arg(),
+            table.into_tensor_arg(),
+            positions.into_tensor_arg(),
+            tokens,
+            seq,
+            q_heads,
+            k_heads,
+            offset,
+            ids_batch_stride,
+            if spec.inverse { -1.0 } else { 1.0 },
+            rotary_dim,
+            head_dim,
+            pairs,
+            interleaved,
+            mode,
+            spec.axes == AxisOrder::Bshd,
+            dtypes,
+        );
+    }
+    (q_out, k_out)
+}
+
+/// The widest vector every input can be read with: the head dim must be contiguous, every
+/// other stride and the rotary/pass-through split must be multiples of it.
+fn vector_size<R: CubeRuntime>(
+    inputs: &[&CubeTensor<R>],
+    head_dim: usize,
+    rotary_dim: usize,
+    interleaved: bool,
+) -> usize {
+    let half = rotary_dim / 2;
+    let client = &inputs[0].client;
+    let mut sizes: Vec<usize> = client
+        .io_optimized_vector_sizes(inputs[0].dtype.size())
+        .collect();
+    sizes.sort_unstable_by(|a, b| b.cmp(a));
+    sizes
+        .into_iter()
+        .find(|&n| {
+            let splits = if interleaved {
+                rotary_dim % n == 0
+            } else {
+                half % n == 0
+            };
+            n == 1
+                || (splits
+                    && (head_dim - rotary_dim) % n == 0
+                    && inputs.iter().all(|t| {
+                        let (shape, strides) = (t.meta.shape(), t.meta.strides());
+                        let outer = (0..3).all(|d| shape[d] == 1 || strides[d] % n == 0);
+                        (strides[3] == 1 || head_dim == 1) && outer
+                    }))
+        })
+        .unwrap_or(1)
+}
