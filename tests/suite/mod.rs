@@ -1,6 +1,7 @@
 //! The RoPE test suite: every body is generic over the backend and is expanded for each
 //! backend this build has by `backend_suite!` in `tests/backends.rs`.
 
+pub mod fast_path;
 pub mod oracle;
 
 use burn::tensor::backend::{AutodiffBackend, Backend};
@@ -11,6 +12,7 @@ use burn_rotary::{
 };
 use burn_rotary_suite::hf_fixture::Fixture;
 
+pub use fast_path::{every_element_written, fast_path_matches_tensor_ops, half_precision_storage};
 use oracle::Oracle;
 
 /// Seeds the backend from the clock, so every run draws fresh inputs, and prints the seed.

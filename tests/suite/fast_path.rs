@@ -1,0 +1,208 @@
+//! The backend's own RoPE (fused kernel, NdArray loop) against the tensor-op path it replaces.
+
+use burn::tensor::backend::Backend;
+use burn::tensor::{DType, Int, Tensor, TensorData};
+use burn_rotary::{AxisOrder, Positions, RopeBackend, RopeConfig, RopeLayout};
+
+use super::{assert_close, fresh_seed, normal, values, Rng};
+
+/// One randomised case: shapes that are not powers of two, odd lengths, partial rotary.
+struct Case {
+    batch: usize,
+    q_heads: usize,
+    k_heads: usize,
+    seq: usize,
+    head_dim: usize,
+    rotary_dim: usize,
+    layout: RopeLayout,
+}
+
+fn cases(rng: &mut Rng) -> Vec<Case> {
+    let mut cases = vec![
+        Case {
+            batch: 1,
+            q_heads: 1,
+            k_heads: 1,
+            seq: 1,
+            head_dim: 2,
+            rotary_dim: 2,
+            layout: RopeLayout::Half,
+        },
+        Case {
+            batch: 2,
+            q_heads: 5,
+            k_heads: 1,
+            seq: 13,
+            head_dim: 64,
+            rotary_dim: 64,
+            layout: RopeLayout::Half,
+        },
+        Case {
+            batch: 3,
+            q_heads: 6,
+            k_heads: 3,
+            seq: 7,
+            head_dim: 96,
+            rotary_dim: 32,
+            layout: RopeLayout::Interleaved,
+        },
+        Case {
+            batch: 1,
+            q_heads: 3,
+            k_heads: 3,
+            seq: 1,
+            head_dim: 80,
+            rotary_dim: 20,
+            layout: RopeLayout::Half,
+        },
+        Case {
+            batch: 2,
+            q_heads: 4,
+            k_heads: 2,
+            seq: 33,
+            head_dim: 6,
+            rotary_dim: 6,
+            layout: RopeLayout::Interleaved,
+        },
+    ];
+    for _ in 0..4 {
+        let head_dim = 2 * (1 + rng.below(40) as usize);
+        let rotary_dim = 2 * (1 + rng.below(head_dim as u64 / 2) as usize);
+        let k_heads = 1 + rng.below(4) as usize;
+        cases.push(Case {
+            batch: 1 + rng.below(3) as usize,
+            q_heads: k_heads * (1 + rng.below(3) as usize),
+            k_heads,
+            seq: 1 + rng.below(40) as usize,
+            head_dim,
+            rotary_dim,
+            layout: if rng.below(2) == 0 {
+                RopeLayout::Half
+            } else {
+                RopeLayout::Interleaved
+            },
+        });
+    }
+    cases
+}
+
+fn positions<B: Backend>(
+    kind: u64,
+    batch: usize,
+    seq: usize,
+    rng: &mut Rng,
+    device: &B::Device,
+) -> Positions<B> {
+    match kind {
+        0 => Positions::offset(rng.below(1 << 19) as usize),
+        1 => {
+            let offsets: Vec<i64> = (0..batch).map(|_| rng.below(1 << 19) as i64).collect();
+            Positions::offsets(Tensor::<B, 1, Int>::from_data(
+                TensorData::new(offsets, [batch]),
+                device,
+            ))
+        }
+        _ => {
+            let rows = if kind == 2 { 1 } else { batch };
+            let ids: Vec<i64> = (0..rows * seq).map(|_| rng.below(1 << 20) as i64).collect();
+            Positions::ids(Tensor::<B, 2, Int>::from_data(
+                TensorData::new(ids, [rows, seq]),
+                device,
+            ))
+        }
+    }
+}
+
+/// Random shapes, both axis orders, every position kind, contiguous and strided inputs: the
+/// fast path equals the tensor-op path.
+pub fn fast_path_matches_tensor_ops<B: RopeBackend>(device: &B::Device) {
+    let mut rng = Rng::new(fresh_seed::<B>(device));
+    for (i, case) in cases(&mut rng).into_iter().enumerate() {
+        let config = RopeConfig::new(case.head_dim)
+            .with_rotary_dim(Some(case.rotary_dim))
+            .with_layout(case.layout)
+            .with_theta(10_000.0 * (1 + i) as f64);
+        let rope = config.init::<B>(device);
+        let oracle = config.init::<B>(device).with_tensor_ops(true);
+        let Case {
+            batch,
+            q_heads,
+            k_heads,
+            seq,
+            head_dim,
+            ..
+        } = case;
+        for kind in 0..4 {
+            let pos = positions::<B>(kind, batch, seq, &mut rng, device);
+            for axes in [AxisOrder::Bhsd, AxisOrder::Bshd] {
+                let shape = |heads| match axes {
+                    AxisOrder::Bhsd => [batch, heads, seq, head_dim],
+                    AxisOrder::Bshd => [batch, seq, heads, head_dim],
+                };
+                // A strided view: the transpose of a contiguous tensor of the other order.
+                let strided = |heads| {
+                    let [a, b, c, d] = shape(heads);
+                    normal::<B>([a, c, b, d], device).swap_dims(1, 2)
+                };
+                for (q, k) in [
+                    (
+                        normal::<B>(shape(q_heads), device),
+                        normal::<B>(shape(k_heads), device),
+                    ),
+                    (strided(q_heads), strided(k_heads)),
+                ] {
+                    let (qf, kf) = rope.apply_qk(q.clone(), k.clone(), &pos, axes);
+                    let (qo, ko) = oracle.apply_qk(q.clone(), k.clone(), &pos, axes);
+                    let what = format!("case {i} kind {kind} {axes:?}");
+                    assert_close(&values(qf), &values(qo.clone()), 1e-5, &what);
+                    assert_close(&values(kf), &values(ko), 1e-5, &what);
+                    let single = rope.apply(q.clone(), &pos, axes);
+                    assert_close(&values(single), &values(qo), 1e-5, &what);
+                }
+            }
+        }
+    }
+}
+
+/// Every output element is written: outputs land in memory that held NaNs just before.
+pub fn every_element_written<B: RopeBackend>(device: &B::Device) {
+    fresh_seed::<B>(device);
+    let config = RopeConfig::new(40)
+        .with_rotary_dim(Some(24))
+        .with_layout(RopeLayout::Interleaved);
+    let rope = config.init::<B>(device);
+    let oracle = config.init::<B>(device).with_tensor_ops(true);
+    for _ in 0..3 {
+        // Fill and free buffers of the output's size, so the allocator hands them out again.
+        let poison = Tensor::<B, 4>::full([3, 5, 17, 40], f32::NAN, device);
+        let _ = values(poison.clone().narrow(3, 0, 1));
+        drop(poison);
+        let x = normal::<B>([3, 5, 17, 40], device);
+        let out = values(rope.forward(x.clone(), 77));
+        assert!(
+            out.iter().all(|v| v.is_finite()),
+            "an output element was not written"
+        );
+        assert_close(&out, &values(oracle.forward(x, 77)), 1e-5, "poisoned");
+    }
+}
+
+/// f16 and bf16 storage (where the backend has them) stay within their rounding of the f32
+/// result, computed from the same rounded inputs.
+pub fn half_precision_storage<B: RopeBackend>(device: &B::Device) {
+    fresh_seed::<B>(device);
+    let config = RopeConfig::new(64).with_theta(500_000.0);
+    let rope = config.init::<B>(device);
+    for (dtype, eps) in [(DType::F16, 2f64.powi(-10)), (DType::BF16, 2f64.powi(-7))] {
+        if !B::supports_dtype(device, dtype) {
+            println!("{dtype:?} not supported here: skipped");
+            continue;
+        }
+        let x = normal::<B>([2, 4, 9, 64], device).cast(dtype);
+        let reference = values(rope.forward(x.clone().cast(DType::F32), 100_000));
+        let out = rope.forward(x, 100_000);
+        assert_eq!(out.dtype(), dtype);
+        // |out| <= |x| <= ~5: one rounding of the output is eps * 5 at most.
+        assert_close(&values(out), &reference, 5.0 * eps, &format!("{dtype:?}"));
+    }
+}
