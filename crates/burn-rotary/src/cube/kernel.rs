@@ -1,6 +1,7 @@
 //! The fused RoPE kernel, written once in CubeCL for CUDA, wgpu and every other CubeCL runtime.
 //!
-//! One unit owns one token `(b, s)` and one vector of pairs of the head dim. It evaluates the
+//! One unit owns one token `(b, s)` and one vector of pairs of the head dim (and, when there are
+//! few tokens, one group of heads). It evaluates the
 //! rotation of its pairs once, from the two-level angle table ([`crate::table`]):
 //!
 //! ```text
@@ -56,6 +57,7 @@ fn rope_kernel<F: Float, P: Int, N: Size>(
     seq: usize,               // seq
     q_heads: usize,           // q_heads
     k_heads: usize,           // k_heads (0: q only)
+    groups: usize,            // head groups: unit g of a token does heads g, g + groups, ..
     offset: usize,            // position of row 0 (PositionMode::Offset)
     ids_batch_stride: usize,  // 0 when the ids are shared by the batch
     sign: f32,                // 1, or -1 for the inverse rotation
@@ -82,11 +84,12 @@ fn rope_kernel<F: Float, P: Int, N: Size>(
     let rotary_units = comptime!(half / unit_pairs);
     let units = comptime!(rotary_units + (head_dim - rotary_dim) / n);
 
-    if ABSOLUTE_POS >= tokens * units {
+    if ABSOLUTE_POS >= tokens * units * groups {
         terminate!();
     }
-    let token = ABSOLUTE_POS / units;
-    let unit = ABSOLUTE_POS % units;
+    let group = ABSOLUTE_POS % groups;
+    let token = ABSOLUTE_POS / (units * groups);
+    let unit = (ABSOLUTE_POS / groups) % units;
     let b = token / seq;
     let s = token % seq;
     let (h_axis, s_axis) = comptime!(if seq_first {
@@ -98,13 +101,13 @@ fn rope_kernel<F: Float, P: Int, N: Size>(
     if unit >= rotary_units {
         // Pass-through dims: a copy.
         let e = rotary_dim + (unit - rotary_units) * n;
-        for h in 0..q_heads {
+        for h in range_stepped(group, q_heads, groups) {
             let src =
                 b * q.stride(0) + h * q.stride(h_axis) + s * q.stride(s_axis) + e * q.stride(3);
             let dst = b * q_out.stride(0) + h * q_out.stride(h_axis) + s * q_out.stride(s_axis) + e;
             q_out[dst / n] = q[src / n];
         }
-        for h in 0..k_heads {
+        for h in range_stepped(group, k_heads, groups) {
             let src =
                 b * k.stride(0) + h * k.stride(h_axis) + s * k.stride(s_axis) + e * k.stride(3);
             let dst = b * k_out.stride(0) + h * k_out.stride(h_axis) + s * k_out.stride(s_axis) + e;
@@ -168,12 +171,12 @@ fn rope_kernel<F: Float, P: Int, N: Size>(
         PairShape::InVector => (2 * first, 2 * first),
     };
 
-    for h in 0..q_heads {
+    for h in range_stepped(group, q_heads, groups) {
         let src = b * q.stride(0) + h * q.stride(h_axis) + s * q.stride(s_axis);
         let dst = b * q_out.stride(0) + h * q_out.stride(h_axis) + s * q_out.stride(s_axis);
         rotate::<F, N>(q, q_out, src, q.stride(3), dst, e1, e2, cos, sin, pairs);
     }
-    for h in 0..k_heads {
+    for h in range_stepped(group, k_heads, groups) {
         let src = b * k.stride(0) + h * k.stride(h_axis) + s * k.stride(s_axis);
         let dst = b * k_out.stride(0) + h * k_out.stride(h_axis) + s * k_out.stride(s_axis);
         rotate::<F, N>(k, k_out, src, k.stride(3), dst, e1, e2, cos, sin, pairs);
@@ -225,6 +228,9 @@ pub enum KernelPositions<R: CubeRuntime> {
     /// Position ids, `[batch, seq]` or `[1, seq]`.
     Ids(CubeTensor<R>),
 }
+
+/// Below this many units a launch splits the heads of each token over several units.
+const MIN_UNITS: usize = 1 << 14;
 
 /// Launches [`rope_kernel`] on q (and k): new contiguous outputs of the same shapes.
 pub fn launch_rope<R: CubeRuntime>(
@@ -290,7 +296,9 @@ pub fn launch_rope<R: CubeRuntime>(
         }
     };
 
-    let working_units = tokens * units;
+    // Few tokens (decoding): split the heads over more units so that the device fills up.
+    let groups = (MIN_UNITS / (tokens * units)).clamp(1, q_heads.max(k_heads));
+    let working_units = tokens * units * groups;
     let cube_dim = CubeDim::new(&client, working_units);
     let cube_count = calculate_cube_count_elemwise(&client, working_units, cube_dim);
     let tensors = [&q, &table, &positions, &q_out];
@@ -328,6 +336,7 @@ pub fn launch_rope<R: CubeRuntime>(
             seq,
             q_heads,
             k_heads,
+            groups,
             offset,
             ids_batch_stride,
             if spec.inverse { -1.0 } else { 1.0 },
