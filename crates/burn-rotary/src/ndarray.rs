@@ -47,12 +47,23 @@ where
             None => Cow::Owned(table.iter().copied().collect()),
         };
         let (cos, sin) = angles(&table, &ids, spec);
-        match &x {
+        // A uniquely owned input (the usual case inside a model) is rotated in place.
+        macro_rules! rotate {
+            ($storage:expr, $angles:expr) => {
+                if $storage.is_unique() {
+                    rotate_owned($storage.into_owned(), $angles, ids.rows, spec).into()
+                } else {
+                    rotate_view($storage.view(), $angles, ids.rows, spec).into()
+                }
+            };
+        }
+        match x {
             NdArrayTensor::F64(s) => {
                 let widen = |v: Vec<f32>| v.into_iter().map(f64::from).collect::<Vec<_>>();
-                rotate(s.view(), &widen(cos), &widen(sin), ids.rows, spec).into()
+                let (cos, sin) = (widen(cos), widen(sin));
+                rotate!(s, (&cos, &sin))
             }
-            NdArrayTensor::F32(s) => rotate(s.view(), &cos, &sin, ids.rows, spec).into(),
+            NdArrayTensor::F32(s) => rotate!(s, (&cos, &sin)),
             _ => unreachable!("checked above"),
         }
     }
@@ -139,26 +150,79 @@ impl<T> Real for T where
 {
 }
 
+/// Where [`rotate`] reads the rows from.
+enum Source<'a, T> {
+    /// Another (contiguous) buffer.
+    Slice(&'a [T]),
+    /// The output itself: the input was uniquely owned and contiguous, so it is rotated in
+    /// place, with no allocation.
+    InPlace,
+}
+
+/// Rotates every head row of a uniquely owned array: in place when it is contiguous.
+fn rotate_owned<T: Real + From<f32> + 'static>(
+    mut array: SharedArray<T>,
+    angles: (&[T], &[T]),
+    position_rows: usize,
+    spec: RopeSpec,
+) -> SharedArray<T> {
+    let dims: [usize; 4] = array.shape().try_into().expect("rope: input must be 4-D");
+    match array.as_slice_mut() {
+        Some(data) => {
+            rotate_rows(Source::InPlace, data, angles, position_rows, spec, dims);
+            array
+        }
+        None => rotate_view(array.view(), angles, position_rows, spec),
+    }
+}
+
 /// Rotates every head row of `x` into a new contiguous array of the same shape.
-fn rotate<T: Real + 'static>(
+fn rotate_view<T: Real + From<f32> + 'static>(
     x: ArrayView<'_, T, IxDyn>,
-    cos: &[T],
-    sin: &[T],
+    angles: (&[T], &[T]),
     position_rows: usize,
     spec: RopeSpec,
 ) -> SharedArray<T> {
     let shape = x.shape().to_vec();
-    let dims: [usize; 4] = shape.clone().try_into().expect("rope: input must be 4-D");
-    let (_, heads, seq, head_dim) = spec.axes.split(dims);
-    let x = x.as_standard_layout();
-    let src = x.as_slice().expect("standard layout is contiguous");
-    let mut out = src.to_vec();
-    let half = spec.rotary_dim / 2;
-    let rows_per_task = (TASK_ELEMS / head_dim.max(1)).max(1);
+    let dims: [usize; 4] = shape
+        .as_slice()
+        .try_into()
+        .expect("rope: input must be 4-D");
+    let src = x.as_standard_layout();
+    let src = src.as_slice().expect("standard layout is contiguous");
+    let mut out = vec![T::from(0.0); src.len()];
+    rotate_rows(
+        Source::Slice(src),
+        &mut out,
+        angles,
+        position_rows,
+        spec,
+        dims,
+    );
+    ndarray::ArrayD::from_shape_vec(IxDyn(&shape), out)
+        .expect("shape matches")
+        .into_shared()
+}
 
-    out.par_chunks_mut(rows_per_task * head_dim.max(1))
+/// Rotates the rows of `source` (or of `out` itself) into `out`, split across threads.
+fn rotate_rows<T: Real + From<f32>>(
+    source: Source<'_, T>,
+    out: &mut [T],
+    (cos, sin): (&[T], &[T]),
+    position_rows: usize,
+    spec: RopeSpec,
+    dims: [usize; 4],
+) {
+    let (_, heads, seq, head_dim) = spec.axes.split(dims);
+    if head_dim == 0 {
+        return;
+    }
+    let half = spec.rotary_dim / 2;
+    let rows_per_task = (TASK_ELEMS / head_dim).max(1);
+    out.par_chunks_mut(rows_per_task * head_dim)
         .enumerate()
         .for_each(|(task, chunk)| {
+            let mut buffer = vec![T::from(0.0); head_dim];
             for (i, row) in chunk.chunks_exact_mut(head_dim).enumerate() {
                 let r = task * rows_per_task + i;
                 let (b, s) = match spec.axes {
@@ -166,28 +230,51 @@ fn rotate<T: Real + 'static>(
                     AxisOrder::Bshd => (r / (heads * seq), (r / heads) % seq),
                 };
                 let pos = if position_rows == 1 { s } else { b * seq + s };
-                let c = &cos[pos * half..(pos + 1) * half];
-                let sn = &sin[pos * half..(pos + 1) * half];
-                match spec.layout {
-                    RopeLayout::Half => {
-                        let (x1, rest) = row.split_at_mut(half);
-                        for j in 0..half {
-                            let (a, b) = (x1[j], rest[j]);
-                            x1[j] = a * c[j] - b * sn[j];
-                            rest[j] = b * c[j] + a * sn[j];
-                        }
+                let src = match source {
+                    Source::Slice(src) => &src[r * head_dim..(r + 1) * head_dim],
+                    Source::InPlace => {
+                        buffer.copy_from_slice(row);
+                        &buffer
                     }
-                    RopeLayout::Interleaved => {
-                        for (j, pair) in row[..spec.rotary_dim].chunks_exact_mut(2).enumerate() {
-                            let (a, b) = (pair[0], pair[1]);
-                            pair[0] = a * c[j] - b * sn[j];
-                            pair[1] = b * c[j] + a * sn[j];
-                        }
-                    }
-                }
+                };
+                let angles = (
+                    &cos[pos * half..(pos + 1) * half],
+                    &sin[pos * half..(pos + 1) * half],
+                );
+                rotate_row(src, row, angles, spec);
             }
         });
-    ndarray::ArrayD::from_shape_vec(IxDyn(&shape), out)
-        .expect("shape matches")
-        .into_shared()
+}
+
+/// `dst = R src` for one head row; the dims past `rotary_dim` are copied.
+#[inline]
+fn rotate_row<T: Real>(src: &[T], dst: &mut [T], (cos, sin): (&[T], &[T]), spec: RopeSpec) {
+    let rd = spec.rotary_dim;
+    let half = rd / 2;
+    match spec.layout {
+        RopeLayout::Half => {
+            let (x1, x2) = src[..rd].split_at(half);
+            let (o1, o2) = dst[..rd].split_at_mut(half);
+            for (((o1, o2), (&a, &b)), (&c, &s)) in o1
+                .iter_mut()
+                .zip(o2.iter_mut())
+                .zip(x1.iter().zip(x2))
+                .zip(cos.iter().zip(sin))
+            {
+                *o1 = a * c - b * s;
+                *o2 = b * c + a * s;
+            }
+        }
+        RopeLayout::Interleaved => {
+            for ((o, x), (&c, &s)) in dst[..rd]
+                .chunks_exact_mut(2)
+                .zip(src[..rd].chunks_exact(2))
+                .zip(cos.iter().zip(sin))
+            {
+                o[0] = x[0] * c - x[1] * s;
+                o[1] = x[1] * c + x[0] * s;
+            }
+        }
+    }
+    dst[rd..].copy_from_slice(&src[rd..]);
 }
