@@ -370,13 +370,13 @@ fn vector_size<R: CubeRuntime>(
         .into_iter()
         .find(|&n| {
             let splits = if interleaved {
-                rotary_dim % n == 0
+                rotary_dim.is_multiple_of(n)
             } else {
-                half % n == 0
+                half.is_multiple_of(n)
             };
             n == 1
                 || (splits
-                    && (head_dim - rotary_dim) % n == 0
+                    && (head_dim - rotary_dim).is_multiple_of(n)
                     && inputs.iter().all(|t| {
                         let (shape, strides) = (t.meta.shape(), t.meta.strides());
                         let outer = (0..3).all(|d| shape[d] == 1 || strides[d] % n == 0);
