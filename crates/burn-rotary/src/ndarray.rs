@@ -4,6 +4,7 @@
 //! Same math as [`crate::reference`], which is its test oracle.
 
 use std::borrow::Cow;
+use std::mem::MaybeUninit;
 
 use core::ops::{Add, Mul, Neg, Sub};
 
@@ -35,10 +36,50 @@ where
         if !matches!(x, NdArrayTensor::F32(_) | NdArrayTensor::F64(_)) {
             return crate::reference::rope::<Self>(x, table, positions, spec);
         }
+        let angles = HostAngles::new::<E, I, Q>(&x, &table, positions, spec);
+        angles.rotate(x, spec)
+    }
+
+    fn rope_qk(
+        q: FloatTensor<Self>,
+        k: FloatTensor<Self>,
+        table: FloatTensor<Self>,
+        positions: PositionsPrimitive<Self>,
+        spec: RopeSpec,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>) {
+        let float = |t: &NdArrayTensor| matches!(t, NdArrayTensor::F32(_) | NdArrayTensor::F64(_));
+        if !(float(&q) && float(&k)) {
+            let q = crate::reference::rope::<Self>(q, table.clone(), positions.clone(), spec);
+            return (q, crate::reference::rope::<Self>(k, table, positions, spec));
+        }
+        // The angles depend on the positions only: computed once for both.
+        let angles = HostAngles::new::<E, I, Q>(&q, &table, positions, spec);
+        (angles.rotate(q, spec), angles.rotate(k, spec))
+    }
+}
+
+/// `a cos t` and `a sin t` of every position row, on the host.
+struct HostAngles {
+    cos: Vec<f32>,
+    sin: Vec<f32>,
+    /// Position rows: 1 (shared by the batch) or `batch`.
+    rows: usize,
+}
+
+impl HostAngles {
+    fn new<E: FloatNdArrayElement, I: IntNdArrayElement, Q: QuantElement>(
+        x: &NdArrayTensor,
+        table: &NdArrayTensor,
+        positions: PositionsPrimitive<NdArray<E, I, Q>>,
+        spec: RopeSpec,
+    ) -> Self
+    where
+        NdArrayTensor: From<SharedArray<E>> + From<SharedArray<I>>,
+    {
         let dims: [usize; 4] = x.shape().dims();
         let (batch, _, seq, _) = spec.axes.split(dims);
         let ids = position_ids::<E, I, Q>(positions, batch, seq);
-        let NdArrayTensor::F32(table) = &table else {
+        let NdArrayTensor::F32(table) = table else {
             panic!("rope: the angle table must be f32, got {:?}", table.dtype());
         };
         let table = table.view();
@@ -47,24 +88,33 @@ where
             None => Cow::Owned(table.iter().copied().collect()),
         };
         let (cos, sin) = angles(&table, &ids, spec);
-        // A uniquely owned input (the usual case inside a model) is rotated in place.
+        Self {
+            cos,
+            sin,
+            rows: ids.rows,
+        }
+    }
+
+    /// Rotates an `F32` or `F64` tensor; a uniquely owned one (the usual case inside a model)
+    /// in place.
+    fn rotate(&self, x: NdArrayTensor, spec: RopeSpec) -> NdArrayTensor {
         macro_rules! rotate {
             ($storage:expr, $angles:expr) => {
                 if $storage.is_unique() {
-                    rotate_owned($storage.into_owned(), $angles, ids.rows, spec).into()
+                    rotate_owned($storage.into_owned(), $angles, self.rows, spec).into()
                 } else {
-                    rotate_view($storage.view(), $angles, ids.rows, spec).into()
+                    rotate_view($storage.view(), $angles, self.rows, spec).into()
                 }
             };
         }
         match x {
             NdArrayTensor::F64(s) => {
-                let widen = |v: Vec<f32>| v.into_iter().map(f64::from).collect::<Vec<_>>();
-                let (cos, sin) = (widen(cos), widen(sin));
+                let widen = |v: &[f32]| v.iter().map(|&c| f64::from(c)).collect::<Vec<_>>();
+                let (cos, sin) = (widen(&self.cos), widen(&self.sin));
                 rotate!(s, (&cos, &sin))
             }
-            NdArrayTensor::F32(s) => rotate!(s, (&cos, &sin)),
-            _ => unreachable!("checked above"),
+            NdArrayTensor::F32(s) => rotate!(s, (&self.cos, &self.sin)),
+            other => unreachable!("rope: {:?} is not an NdArray float dtype", other.dtype()),
         }
     }
 }
@@ -169,6 +219,9 @@ fn rotate_owned<T: Real + From<f32> + 'static>(
     let dims: [usize; 4] = array.shape().try_into().expect("rope: input must be 4-D");
     match array.as_slice_mut() {
         Some(data) => {
+            // SAFETY: `MaybeUninit<T>` has the layout of `T`, and only initialised values are
+            // written through this view.
+            let data = unsafe { &mut *(data as *mut [T] as *mut [MaybeUninit<T>]) };
             rotate_rows(Source::InPlace, data, angles, position_rows, spec, dims);
             array
         }
@@ -190,15 +243,20 @@ fn rotate_view<T: Real + From<f32> + 'static>(
         .expect("rope: input must be 4-D");
     let src = x.as_standard_layout();
     let src = src.as_slice().expect("standard layout is contiguous");
-    let mut out = vec![T::from(0.0); src.len()];
+    // Every element is written exactly once: no zero-fill pass.
+    let n = src.len();
+    let mut out = Vec::with_capacity(n);
+    let uninit = &mut out.spare_capacity_mut()[..n];
     rotate_rows(
         Source::Slice(src),
-        &mut out,
+        uninit,
         angles,
         position_rows,
         spec,
         dims,
     );
+    // SAFETY: `rotate_rows` wrote all `n` elements (every row, every dim of it).
+    unsafe { out.set_len(n) };
     ndarray::ArrayD::from_shape_vec(IxDyn(&shape), out)
         .expect("shape matches")
         .into_shared()
@@ -207,7 +265,7 @@ fn rotate_view<T: Real + From<f32> + 'static>(
 /// Rotates the rows of `source` (or of `out` itself) into `out`, split across threads.
 fn rotate_rows<T: Real + From<f32>>(
     source: Source<'_, T>,
-    out: &mut [T],
+    out: &mut [MaybeUninit<T>],
     (cos, sin): (&[T], &[T]),
     position_rows: usize,
     spec: RopeSpec,
@@ -233,7 +291,10 @@ fn rotate_rows<T: Real + From<f32>>(
                 let src = match source {
                     Source::Slice(src) => &src[r * head_dim..(r + 1) * head_dim],
                     Source::InPlace => {
-                        buffer.copy_from_slice(row);
+                        for (b, r) in buffer.iter_mut().zip(row.iter()) {
+                            // SAFETY: in place, `out` is the initialised input.
+                            *b = unsafe { r.assume_init() };
+                        }
                         &buffer
                     }
                 };
@@ -248,7 +309,12 @@ fn rotate_rows<T: Real + From<f32>>(
 
 /// `dst = R src` for one head row; the dims past `rotary_dim` are copied.
 #[inline]
-fn rotate_row<T: Real>(src: &[T], dst: &mut [T], (cos, sin): (&[T], &[T]), spec: RopeSpec) {
+fn rotate_row<T: Real>(
+    src: &[T],
+    dst: &mut [MaybeUninit<T>],
+    (cos, sin): (&[T], &[T]),
+    spec: RopeSpec,
+) {
     let rd = spec.rotary_dim;
     let half = rd / 2;
     match spec.layout {
@@ -261,8 +327,8 @@ fn rotate_row<T: Real>(src: &[T], dst: &mut [T], (cos, sin): (&[T], &[T]), spec:
                 .zip(x1.iter().zip(x2))
                 .zip(cos.iter().zip(sin))
             {
-                *o1 = a * c - b * s;
-                *o2 = b * c + a * s;
+                o1.write(a * c - b * s);
+                o2.write(b * c + a * s);
             }
         }
         RopeLayout::Interleaved => {
@@ -271,10 +337,12 @@ fn rotate_row<T: Real>(src: &[T], dst: &mut [T], (cos, sin): (&[T], &[T]), spec:
                 .zip(src[..rd].chunks_exact(2))
                 .zip(cos.iter().zip(sin))
             {
-                o[0] = x[0] * c - x[1] * s;
-                o[1] = x[1] * c + x[0] * s;
+                o[0].write(x[0] * c - x[1] * s);
+                o[1].write(x[1] * c + x[0] * s);
             }
         }
     }
-    dst[rd..].copy_from_slice(&src[rd..]);
+    for (o, &x) in dst[rd..].iter_mut().zip(&src[rd..]) {
+        o.write(x);
+    }
 }
