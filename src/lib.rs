@@ -1,4 +1,9 @@
 //! Code shared by the examples, integration tests and benchmarks of `burn-rotary`.
 
 pub mod backend_choice;
+pub mod checkpoint;
+pub mod data;
 pub mod hf_fixture;
+pub mod model;
+pub mod plot;
+pub mod train;

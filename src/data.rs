@@ -1,0 +1,344 @@
+//! Training data that needs no download: a seeded synthetic key-value retrieval task, or the
+//! characters of any UTF-8 text.
+
+use burn::tensor::backend::Backend;
+use burn::tensor::{Int, Tensor, TensorData};
+use serde::{Deserialize, Serialize};
+
+/// A small seeded PRNG (SplitMix64): the same seed gives the same data on every machine.
+#[derive(Debug, Clone)]
+pub struct SplitMix(u64);
+
+impl SplitMix {
+    /// A generator for `seed`.
+    pub fn new(seed: u64) -> Self {
+        Self(seed)
+    }
+
+    /// The next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// A uniform integer in `0..n` (`n > 0`).
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next_u64() % n as u64) as usize
+    }
+}
+
+/// One batch on the host: inputs and next-token targets, `[batch, seq]` row-major, and for the
+/// retrieval task the answer each sequence must give at its last position.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HostBatch {
+    /// Input ids.
+    pub tokens: Vec<i64>,
+    /// Next-token ids.
+    pub targets: Vec<i64>,
+    /// Sequences in the batch.
+    pub batch: usize,
+    /// Sequence length.
+    pub seq: usize,
+    /// Retrieval answers, one per sequence (the target of its last position); empty for text.
+    pub answers: Vec<i64>,
+}
+
+impl HostBatch {
+    fn new(batch: usize, seq: usize) -> Self {
+        let len = batch * seq;
+        Self {
+            tokens: Vec::with_capacity(len),
+            targets: Vec::with_capacity(len),
+            batch,
+            seq,
+            answers: Vec::new(),
+        }
+    }
+
+    /// Appends a sequence of `seq + 1` tokens: its first `seq` are inputs, its last `seq` targets.
+    fn push(&mut self, sequence: &[i64]) {
+        debug_assert_eq!(sequence.len(), self.seq + 1);
+        self.tokens.extend_from_slice(&sequence[..self.seq]);
+        self.targets.extend_from_slice(&sequence[1..]);
+    }
+
+    /// `(tokens, targets)` on `device`.
+    ///
+    /// # Shapes
+    /// - both: `[batch, seq]`
+    pub fn to_tensors<B: Backend>(
+        &self,
+        device: &B::Device,
+    ) -> (Tensor<B, 2, Int>, Tensor<B, 2, Int>) {
+        let shape = [self.batch, self.seq];
+        let tensor = |ids: &[i64]| Tensor::from_data(TensorData::new(ids.to_vec(), shape), device);
+        (tensor(&self.tokens), tensor(&self.targets))
+    }
+}
+
+/// Key-value retrieval in periodic filler text.
+///
+/// A sequence of `seq` tokens is a random segment of 4 to 8 distinct filler tokens repeated, so most
+/// tokens are predictable by looking back one period (relative position). Into it are planted
+/// `n_pairs` pairs `key value` (distinct keys) at non-overlapping places, and it ends with the
+/// query `? key` of one of them, whose answer (the target of the last position) is that key's
+/// value: a lookup across the whole context. The queried pair sits at a chosen depth, the
+/// others at random ones.
+///
+/// Both parts need positions: the filler is continued, and the value found, by attending to
+/// the token *after* an earlier occurrence of the current one (an induction head).
+///
+/// Token ids: `?` is 0, then `n_keys` keys, `n_values` values, `n_filler` filler tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Retrieval {
+    /// Pairs planted in each sequence (the queried one and distractors).
+    pub n_pairs: usize,
+    /// Distinct keys.
+    pub n_keys: usize,
+    /// Distinct values.
+    pub n_values: usize,
+    /// Distinct filler tokens.
+    pub n_filler: usize,
+}
+
+impl Default for Retrieval {
+    fn default() -> Self {
+        Self {
+            n_pairs: 1,
+            n_keys: 8,
+            n_values: 16,
+            n_filler: 32,
+        }
+    }
+}
+
+/// The query token `?`.
+pub const QUERY: i64 = 0;
+
+impl Retrieval {
+    /// Number of token ids.
+    pub fn vocab_size(&self) -> usize {
+        1 + self.n_keys + self.n_values + self.n_filler
+    }
+
+    /// The shortest sequence that holds the pairs and the query.
+    pub fn min_seq(&self) -> usize {
+        2 * self.n_pairs + 4
+    }
+
+    /// `batch` sequences of `seq` tokens with the queried pair at `depth` (`0`: the start of
+    /// the context, `1`: just before the query) or at random depths when `None`.
+    ///
+    /// # Panics
+    /// If `seq < min_seq()`, `n_pairs > n_keys`, `n_values == 0`, `n_filler < 8` or `depth` is
+    /// outside `0..=1`.
+    pub fn batch(
+        &self,
+        rng: &mut SplitMix,
+        batch: usize,
+        seq: usize,
+        depth: Option<f64>,
+    ) -> HostBatch {
+        assert!(
+            seq >= self.min_seq(),
+            "Retrieval: seq = {seq} is too short for {} pairs (need {})",
+            self.n_pairs,
+            self.min_seq()
+        );
+        assert!(
+            (1..=self.n_keys).contains(&self.n_pairs) && self.n_values > 0 && self.n_filler >= 8,
+            "Retrieval: need 1 <= n_pairs <= n_keys, n_values >= 1 and n_filler >= 8, got {self:?}"
+        );
+        assert!(
+            depth.is_none_or(|d| (0.0..=1.0).contains(&d)),
+            "Retrieval: depth {depth:?} is outside 0..=1"
+        );
+        let key = |i: usize| (1 + i) as i64;
+        let value = |i: usize| (1 + self.n_keys + i) as i64;
+        let filler = |i: usize| (1 + self.n_keys + self.n_values + i) as i64;
+        let mut out = HostBatch::new(batch, seq);
+        for _ in 0..batch {
+            let period = 4 + rng.below(5);
+            let segment: Vec<i64> = distinct(rng, self.n_filler, period)
+                .into_iter()
+                .map(filler)
+                .collect();
+            let mut tokens: Vec<i64> = (0..=seq).map(|i| segment[i % period]).collect();
+            // Pairs start at 0..=last; the query `? key` takes seq-2 and seq-1.
+            let last = seq - 4;
+            let depth = depth.unwrap_or_else(|| rng.below(1001) as f64 / 1000.0);
+            let mut starts = vec![(depth * last as f64).round() as usize];
+            while starts.len() < self.n_pairs {
+                let at = rng.below(last + 1);
+                if starts.iter().all(|&s| s.abs_diff(at) >= 2) {
+                    starts.push(at);
+                }
+            }
+            let keys = distinct(rng, self.n_keys, self.n_pairs);
+            for (&at, &k) in starts.iter().zip(&keys) {
+                tokens[at] = key(k);
+                tokens[at + 1] = value(rng.below(self.n_values));
+            }
+            let answer = tokens[starts[0] + 1];
+            tokens[seq - 2] = QUERY;
+            tokens[seq - 1] = key(keys[0]);
+            tokens[seq] = answer;
+            out.push(&tokens);
+            out.answers.push(answer);
+        }
+        out
+    }
+
+    /// A fixed set of `count` batches drawn from `seed`, the queried pair at `depth` (see
+    /// [`Retrieval::batch`]): an evaluation set at any length and depth.
+    pub fn batches(
+        &self,
+        seed: u64,
+        count: usize,
+        batch: usize,
+        seq: usize,
+        depth: Option<f64>,
+    ) -> Vec<HostBatch> {
+        let mut rng = SplitMix::new(seed);
+        (0..count)
+            .map(|_| self.batch(&mut rng, batch, seq, depth))
+            .collect()
+    }
+}
+
+/// `k` distinct numbers of `0..n`, in random order.
+fn distinct(rng: &mut SplitMix, n: usize, k: usize) -> Vec<usize> {
+    let mut all: Vec<usize> = (0..n).collect();
+    for i in 0..k {
+        let j = i + rng.below(n - i);
+        all.swap(i, j);
+    }
+    all.truncate(k);
+    all
+}
+
+/// A character-level corpus.
+#[derive(Debug, Clone)]
+pub struct Text {
+    /// The distinct characters, sorted; a token id indexes this.
+    pub vocab: Vec<char>,
+    ids: Vec<i64>,
+}
+
+impl Text {
+    /// Tokenises `text` by character.
+    pub fn new(text: &str) -> Self {
+        let mut vocab: Vec<char> = text.chars().collect();
+        vocab.sort_unstable();
+        vocab.dedup();
+        let ids = text
+            .chars()
+            .map(|c| vocab.binary_search(&c).unwrap() as i64)
+            .collect();
+        Self { vocab, ids }
+    }
+
+    /// Length in characters.
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    /// Whether the text is empty.
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+
+    /// `batch` random windows of `seq` characters.
+    ///
+    /// # Panics
+    /// If the text is not longer than `seq`.
+    pub fn batch(&self, rng: &mut SplitMix, batch: usize, seq: usize) -> HostBatch {
+        assert!(
+            self.ids.len() > seq,
+            "Text: the text has {} characters, need more than seq = {seq}",
+            self.ids.len()
+        );
+        let mut out = HostBatch::new(batch, seq);
+        for _ in 0..batch {
+            let start = rng.below(self.ids.len() - seq);
+            out.push(&self.ids[start..=start + seq]);
+        }
+        out
+    }
+}
+
+/// What to train on.
+#[derive(Debug, Clone)]
+pub enum Task {
+    /// The synthetic retrieval task.
+    Retrieval(Retrieval),
+    /// Characters of a text.
+    Text(Text),
+}
+
+impl Task {
+    /// Number of token ids.
+    pub fn vocab_size(&self) -> usize {
+        match self {
+            Self::Retrieval(r) => r.vocab_size(),
+            Self::Text(t) => t.vocab.len(),
+        }
+    }
+
+    /// A batch of `batch` sequences of `seq` tokens (retrieval: at random depths).
+    pub fn batch(&self, rng: &mut SplitMix, batch: usize, seq: usize) -> HostBatch {
+        match self {
+            Self::Retrieval(r) => r.batch(rng, batch, seq, None),
+            Self::Text(t) => t.batch(rng, batch, seq),
+        }
+    }
+
+    /// A fixed set of `count` batches drawn from `seed`: the same set every call.
+    pub fn batches(&self, seed: u64, count: usize, batch: usize, seq: usize) -> Vec<HostBatch> {
+        let mut rng = SplitMix::new(seed);
+        (0..count)
+            .map(|_| self.batch(&mut rng, batch, seq))
+            .collect()
+    }
+
+    /// A short description for logs.
+    pub fn describe(&self) -> String {
+        match self {
+            Self::Retrieval(r) => format!(
+                "key-value retrieval ({} pairs, {} keys, {} values, {} filler tokens)",
+                r.n_pairs, r.n_keys, r.n_values, r.n_filler
+            ),
+            Self::Text(t) => format!(
+                "characters of a text ({} characters, {} symbols)",
+                t.len(),
+                t.vocab.len()
+            ),
+        }
+    }
+}
+
+/// What a run trains on, as saved with it: the retrieval task's parameters, or the path of a
+/// text.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TaskSpec {
+    /// The synthetic retrieval task.
+    Retrieval(Retrieval),
+    /// Characters of the UTF-8 text at this path.
+    Text(std::path::PathBuf),
+}
+
+impl TaskSpec {
+    /// Builds the task (reads the text).
+    pub fn load(&self) -> Result<Task, String> {
+        match self {
+            Self::Retrieval(r) => Ok(Task::Retrieval(*r)),
+            Self::Text(path) => std::fs::read_to_string(path)
+                .map(|text| Task::Text(Text::new(&text)))
+                .map_err(|e| format!("cannot read {}: {e}", path.display())),
+        }
+    }
+}

@@ -1,0 +1,314 @@
+//! A tiny dependency-free SVG line chart: named series of `(x, y)` points, axis labels, an
+//! optional log₂ x axis (for context lengths).
+//!
+//! ```
+//! use burn_rotary_suite::plot::LineChart;
+//!
+//! let svg = LineChart::new("retrieval accuracy")
+//!     .x_label("context length")
+//!     .y_label("accuracy")
+//!     .log_x(true)
+//!     .series("plain", [(64.0, 1.0), (128.0, 0.4), (256.0, 0.1)])
+//!     .series("yarn x4", [(64.0, 1.0), (128.0, 0.9), (256.0, 0.7)])
+//!     .to_svg();
+//! assert!(svg.starts_with("<svg"));
+//! ```
+
+use std::fmt::Write;
+use std::path::Path;
+
+const WIDTH: f64 = 760.0;
+const HEIGHT: f64 = 440.0;
+const LEFT: f64 = 70.0;
+const RIGHT: f64 = 180.0;
+const TOP: f64 = 40.0;
+const BOTTOM: f64 = 50.0;
+const COLORS: [&str; 10] = [
+    "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
+    "#bcbd22", "#17becf",
+];
+
+/// One named line.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Series {
+    /// Legend label.
+    pub name: String,
+    /// The points, drawn in order.
+    pub points: Vec<(f64, f64)>,
+}
+
+/// A line chart; build it with the setters, then [`LineChart::to_svg`] or [`LineChart::save`].
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LineChart {
+    title: String,
+    x_label: String,
+    y_label: String,
+    log_x: bool,
+    series: Vec<Series>,
+}
+
+impl LineChart {
+    /// An empty chart titled `title`.
+    pub fn new(title: impl Into<String>) -> Self {
+        Self {
+            title: title.into(),
+            ..Self::default()
+        }
+    }
+
+    /// Sets the x axis label.
+    pub fn x_label(mut self, label: impl Into<String>) -> Self {
+        self.x_label = label.into();
+        self
+    }
+
+    /// Sets the y axis label.
+    pub fn y_label(mut self, label: impl Into<String>) -> Self {
+        self.y_label = label.into();
+        self
+    }
+
+    /// Log₂ x axis (points with `x <= 0` are then left out).
+    pub fn log_x(mut self, log_x: bool) -> Self {
+        self.log_x = log_x;
+        self
+    }
+
+    /// Adds a line.
+    pub fn series(
+        mut self,
+        name: impl Into<String>,
+        points: impl IntoIterator<Item = (f64, f64)>,
+    ) -> Self {
+        self.series.push(Series {
+            name: name.into(),
+            points: points.into_iter().collect(),
+        });
+        self
+    }
+
+    /// Writes the SVG to `path`.
+    pub fn save(&self, path: impl AsRef<Path>) -> std::io::Result<()> {
+        std::fs::write(path, self.to_svg())
+    }
+
+    /// The x coordinate in axis space (log₂ when `log_x`); `None` if it cannot be drawn.
+    fn axis_x(&self, x: f64) -> Option<f64> {
+        let x = match self.log_x {
+            true if x > 0.0 => x.log2(),
+            true => return None,
+            false => x,
+        };
+        x.is_finite().then_some(x)
+    }
+
+    /// The drawable points of a series, in axis space.
+    fn drawable<'a>(&'a self, series: &'a Series) -> impl Iterator<Item = (f64, f64)> + 'a {
+        series
+            .points
+            .iter()
+            .filter(|(_, y)| y.is_finite())
+            .filter_map(|&(x, y)| Some((self.axis_x(x)?, y)))
+    }
+
+    /// Renders the chart.
+    pub fn to_svg(&self) -> String {
+        let points = || self.series.iter().flat_map(|s| self.drawable(s));
+        let x_range = Range::of(points().map(|(x, _)| x), 0.0);
+        let y_range = Range::of(points().map(|(_, y)| y), 0.05);
+        let (x0, x1, y0, y1) = (LEFT, WIDTH - RIGHT, HEIGHT - BOTTOM, TOP);
+        let px = |x: f64| x0 + x_range.fraction(x) * (x1 - x0);
+        let py = |y: f64| y0 + y_range.fraction(y) * (y1 - y0);
+
+        let mut svg = String::new();
+        let mut line = |s: String| {
+            svg.push_str(&s);
+            svg.push('\n');
+        };
+        line(format!(
+            r#"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" font-family="sans-serif" font-size="12">"#
+        ));
+        line(r#"<rect width="100%" height="100%" fill="white"/>"#.into());
+        line(text(
+            (x0 + x1) / 2.0,
+            24.0,
+            "middle",
+            &self.title,
+            r#" font-size="15""#,
+        ));
+        for y in y_range.ticks(false) {
+            line(format!(
+                r##"<line x1="{x0}" x2="{x1}" y1="{0:.1}" y2="{0:.1}" stroke="#e5e5e5"/>"##,
+                py(y)
+            ));
+            line(text(x0 - 6.0, py(y) + 4.0, "end", &number(y), ""));
+        }
+        for x in x_range.ticks(self.log_x) {
+            let label = number(if self.log_x { x.exp2() } else { x });
+            line(format!(
+                r##"<line x1="{0:.1}" x2="{0:.1}" y1="{y0}" y2="{1}" stroke="black"/>"##,
+                px(x),
+                y0 + 4.0
+            ));
+            line(text(px(x), y0 + 17.0, "middle", &label, ""));
+        }
+        line(format!(
+            r#"<path d="M{x0},{y1} L{x0},{y0} L{x1},{y0}" stroke="black" fill="none"/>"#
+        ));
+        line(text(
+            (x0 + x1) / 2.0,
+            HEIGHT - 12.0,
+            "middle",
+            &self.x_label,
+            "",
+        ));
+        line(format!(
+            r#"<text transform="translate(18,{}) rotate(-90)" text-anchor="middle">{}</text>"#,
+            (y0 + y1) / 2.0,
+            escape(&self.y_label)
+        ));
+        for (i, series) in self.series.iter().enumerate() {
+            let color = COLORS[i % COLORS.len()];
+            let coords: Vec<(f64, f64)> =
+                self.drawable(series).map(|(x, y)| (px(x), py(y))).collect();
+            let path: Vec<String> = coords
+                .iter()
+                .map(|(x, y)| format!("{x:.1},{y:.1}"))
+                .collect();
+            line(format!(
+                r#"<polyline points="{}" fill="none" stroke="{color}" stroke-width="2"/>"#,
+                path.join(" ")
+            ));
+            if coords.len() <= 40 {
+                for (x, y) in &coords {
+                    line(format!(
+                        r#"<circle cx="{x:.1}" cy="{y:.1}" r="3" fill="{color}"/>"#
+                    ));
+                }
+            }
+            let ly = TOP + 10.0 + 20.0 * i as f64;
+            line(format!(
+                r#"<line x1="{}" x2="{}" y1="{ly}" y2="{ly}" stroke="{color}" stroke-width="3"/>"#,
+                x1 + 14.0,
+                x1 + 36.0
+            ));
+            line(text(x1 + 42.0, ly + 4.0, "start", &series.name, ""));
+        }
+        line("</svg>".into());
+        svg
+    }
+}
+
+/// A value range of an axis.
+#[derive(Debug, Clone, Copy)]
+struct Range {
+    lo: f64,
+    hi: f64,
+}
+
+impl Range {
+    /// The extent of `values`, widened by `pad` of its span on each side; `0..1` if empty.
+    fn of(values: impl Iterator<Item = f64>, pad: f64) -> Self {
+        let (lo, hi) = values.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
+            (lo.min(v), hi.max(v))
+        });
+        if lo > hi {
+            return Self { lo: 0.0, hi: 1.0 };
+        }
+        if hi - lo < 1e-12 {
+            return Self {
+                lo: lo - 0.5,
+                hi: hi + 0.5,
+            };
+        }
+        let pad = pad * (hi - lo);
+        Self {
+            lo: lo - pad,
+            hi: hi + pad,
+        }
+    }
+
+    fn fraction(&self, v: f64) -> f64 {
+        (v - self.lo) / (self.hi - self.lo)
+    }
+
+    /// Round tick values inside the range: multiples of 1, 2 or 5 × 10^k, or whole numbers
+    /// (octaves) on a log₂ axis.
+    fn ticks(&self, octaves: bool) -> Vec<f64> {
+        let span = self.hi - self.lo;
+        let step = if octaves {
+            (span / 8.0).ceil().max(1.0)
+        } else {
+            let raw = span / 5.0;
+            let magnitude = 10f64.powf(raw.log10().floor());
+            let nice = [1.0, 2.0, 5.0, 10.0]
+                .into_iter()
+                .find(|m| m * magnitude >= raw)
+                .unwrap_or(10.0);
+            nice * magnitude
+        };
+        let first = (self.lo / step).ceil() as i64;
+        let last = (self.hi / step).floor() as i64;
+        (first..=last).map(|i| i as f64 * step).collect()
+    }
+}
+
+/// A tick label: whole numbers as they are, others with 3 significant digits.
+fn number(v: f64) -> String {
+    if v == v.round() && v.abs() < 1e15 {
+        format!("{}", v as i64)
+    } else {
+        let decimals = (2 - v.abs().log10().floor() as i32).clamp(0, 6) as usize;
+        format!("{v:.decimals$}")
+    }
+}
+
+fn text(x: f64, y: f64, anchor: &str, content: &str, extra: &str) -> String {
+    let mut s = String::new();
+    let _ = write!(
+        s,
+        r#"<text x="{x:.1}" y="{y:.1}" text-anchor="{anchor}"{extra}>{}</text>"#,
+        escape(content)
+    );
+    s
+}
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ticks_are_round() {
+        let r = Range { lo: 0.13, hi: 3.9 };
+        assert_eq!(r.ticks(false), vec![1.0, 2.0, 3.0]);
+        assert_eq!(
+            Range { lo: 0.0, hi: 100.0 }.ticks(false),
+            vec![0.0, 20.0, 40.0, 60.0, 80.0, 100.0]
+        );
+        let octaves = Range { lo: 6.0, hi: 14.0 };
+        assert_eq!(
+            octaves.ticks(true),
+            (6..=14).map(f64::from).collect::<Vec<_>>()
+        );
+    }
+
+    #[test]
+    fn log_x_drops_non_positive_and_labels_powers_of_two() {
+        let svg = LineChart::new("t <1>")
+            .log_x(true)
+            .series(
+                "a&b",
+                [(0.0, 1.0), (64.0, 1.0), (1024.0, f64::NAN), (4096.0, 2.0)],
+            )
+            .to_svg();
+        assert!(svg.contains(">4096<") && svg.contains(">64<"));
+        assert!(svg.contains("t &lt;1&gt;") && svg.contains("a&amp;b"));
+        assert_eq!(svg.matches("<circle").count(), 2);
+    }
+}
