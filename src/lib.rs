@@ -6,4 +6,6 @@ pub mod data;
 pub mod hf_fixture;
 pub mod model;
 pub mod plot;
+pub mod scaling_bench;
+pub mod scaling_methods;
 pub mod train;
