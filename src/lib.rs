@@ -6,6 +6,7 @@ pub mod data;
 pub mod hf_fixture;
 pub mod model;
 pub mod plot;
+pub mod rope_bench;
 pub mod scaling_bench;
 pub mod scaling_methods;
 pub mod train;

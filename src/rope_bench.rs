@@ -1,0 +1,295 @@
+//! The op benchmark: times `burn-rotary`'s RoPE against a plain copy of the same bytes and
+//! Burn 0.21's built-in `RotaryEncoding`.
+//!
+//! ```text
+//! cargo run --release --example rope_bench -- --backend ndarray            # CPU shapes, f32
+//! cargo run --release --example rope_bench -- --backend wgpu
+//! cargo run --release --example rope_bench --features cuda -- --backend cuda  # GPU shapes, f32/bf16/f16
+//! ```
+//!
+//! Flags: `--shapes cpu|gpu|all`, `--dtype f32|f16|bf16|all`, `--iters N`.
+//!
+//! Per shape and dtype it prints, in ms per call and GB/s of the minimal bytes (read + write of
+//! q and k; twice that for forward+backward):
+//! - `copy`: `-x` of q and k, the practical floor (an element-wise read and write);
+//! - `rope fwd`: `Rope::forward_qk` (one launch for q and k on CubeCL backends);
+//! - `rope f+b`: the forward and the backward op (the transpose rotation of a gradient, which
+//!   is what `Autodiff` runs);
+//! - `tensor ops`: the same module forced onto the plain tensor-op path;
+//! - `builtin`: `burn::nn::RotaryEncoding` applied to q and to k;
+//!
+//! with `% copy` and the speed-up of `rope fwd` over `builtin`. Decode shapes also report the
+//! latency of one call (synchronised every call). The last line is
+//! `min speedup vs burn RotaryEncoding: X.Yx` over the shapes run.
+
+use std::time::Instant;
+
+use crate::backend_choice::{run_on, BackendTask};
+use burn::nn::RotaryEncodingConfig;
+use burn::tensor::backend::Backend;
+use burn::tensor::{DType, Distribution, Int, Tensor, TensorData};
+use burn_rotary::{AxisOrder, Positions, RopeBackend, RopeConfig};
+
+/// One benchmark shape: q, and k (GQA when its head count differs).
+struct Shape {
+    name: &'static str,
+    q: [usize; 4],
+    k: [usize; 4],
+    decode: bool,
+}
+
+const CPU_SHAPES: [Shape; 3] = [
+    Shape {
+        name: "small",
+        q: [1, 8, 512, 64],
+        k: [1, 8, 512, 64],
+        decode: false,
+    },
+    Shape {
+        name: "medium",
+        q: [4, 8, 1024, 64],
+        k: [4, 8, 1024, 64],
+        decode: false,
+    },
+    Shape {
+        name: "large",
+        q: [1, 32, 2048, 128],
+        k: [1, 32, 2048, 128],
+        decode: false,
+    },
+];
+
+const GPU_SHAPES: [Shape; 4] = [
+    Shape {
+        name: "prefill",
+        q: [8, 32, 4096, 128],
+        k: [8, 32, 4096, 128],
+        decode: false,
+    },
+    Shape {
+        name: "long",
+        q: [1, 32, 32768, 128],
+        k: [1, 32, 32768, 128],
+        decode: false,
+    },
+    Shape {
+        name: "gqa",
+        q: [16, 32, 2048, 64],
+        k: [16, 8, 2048, 64],
+        decode: false,
+    },
+    Shape {
+        name: "decode",
+        q: [64, 32, 1, 128],
+        k: [64, 32, 1, 128],
+        decode: true,
+    },
+];
+
+struct Bench {
+    shapes: Vec<&'static Shape>,
+    dtypes: Vec<DType>,
+    iters: usize,
+}
+
+/// Mean ms per call of `f` over `iters` calls after two warm-up calls. Outputs stay alive
+/// until after the device sync (with fusion, an unused output may never run).
+fn time<B: Backend, T>(device: &B::Device, iters: usize, mut f: impl FnMut() -> T) -> f64 {
+    for _ in 0..2 {
+        let _keep = f();
+        B::sync(device).unwrap();
+    }
+    let mut keep = Vec::with_capacity(iters);
+    let start = Instant::now();
+    for _ in 0..iters {
+        keep.push(f());
+    }
+    B::sync(device).unwrap();
+    let ms = start.elapsed().as_secs_f64() * 1e3 / iters as f64;
+    drop(keep);
+    ms
+}
+
+/// Mean ms of one call synchronised on its own (latency).
+fn latency<B: Backend, T>(device: &B::Device, iters: usize, mut f: impl FnMut() -> T) -> f64 {
+    (0..iters)
+        .map(|_| time::<B, T>(device, 1, &mut f))
+        .sum::<f64>()
+        / iters as f64
+}
+
+impl BackendTask for Bench {
+    type Output = Option<f64>;
+
+    fn run<B: RopeBackend>(self, device: B::Device) -> Option<f64> {
+        println!(
+            "backend {}, {} iterations per measurement",
+            B::name(&device),
+            self.iters
+        );
+        println!(
+            "{:<8} {:<5} {:<11} {:>9} {:>9} {:>7} {:>9}",
+            "shape", "dtype", "impl", "ms", "GB/s", "%copy", "speedup"
+        );
+        let mut min_speedup: Option<f64> = None;
+        for shape in &self.shapes {
+            for &dtype in &self.dtypes {
+                if !B::supports_dtype(&device, dtype) {
+                    println!(
+                        "{:<8} {:<5} (not supported by this backend)",
+                        shape.name,
+                        format!("{dtype:?}")
+                    );
+                    continue;
+                }
+                let speedup = bench_shape::<B>(shape, dtype, self.iters, &device);
+                min_speedup = Some(min_speedup.map_or(speedup, |m| m.min(speedup)));
+            }
+        }
+        min_speedup
+    }
+}
+
+fn bench_shape<B: RopeBackend>(
+    shape: &Shape,
+    dtype: DType,
+    iters: usize,
+    device: &B::Device,
+) -> f64 {
+    let [batch, _, seq, head_dim] = shape.q;
+    let random = |dims| Tensor::<B, 4>::random(dims, Distribution::Default, device).cast(dtype);
+    let (q, k) = (random(shape.q), random(shape.k));
+    let bytes = (q.shape().num_elements() + k.shape().num_elements()) * dtype.size();
+
+    let rope = RopeConfig::new(head_dim).init::<B>(device);
+    let tensor_ops = RopeConfig::new(head_dim)
+        .init::<B>(device)
+        .with_tensor_ops(true);
+    let offset = if shape.decode { 4093 } else { 0 };
+    let positions = if shape.decode {
+        let offsets: Vec<i64> = (0..batch as i64).map(|b| (b * 7919) % 32_000).collect();
+        Positions::offsets(Tensor::<B, 1, Int>::from_data(
+            TensorData::new(offsets, [batch]),
+            device,
+        ))
+    } else {
+        Positions::offset(offset)
+    };
+    let builtin = RotaryEncodingConfig::new(offset + seq, head_dim).init::<B>(device);
+
+    let fwd = || rope.apply_qk(q.clone(), k.clone(), &positions, AxisOrder::Bhsd);
+    let copy = time::<B, _>(device, iters, || (q.clone().neg(), k.clone().neg()));
+    let mut rows = vec![
+        ("copy", copy, bytes),
+        ("rope fwd", time::<B, _>(device, iters, fwd), bytes),
+        (
+            "rope f+b",
+            time::<B, _>(device, iters, || {
+                let (qo, ko) = fwd();
+                let back = |x| rope.apply_inverse(x, &positions, AxisOrder::Bhsd);
+                (back(qo), back(ko))
+            }),
+            2 * bytes,
+        ),
+        (
+            "tensor ops",
+            time::<B, _>(device, iters, || {
+                tensor_ops.apply_qk(q.clone(), k.clone(), &positions, AxisOrder::Bhsd)
+            }),
+            bytes,
+        ),
+    ];
+    // The built-in mixes its own f32 table with the input: it may refuse other dtypes.
+    let builtin_ms = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        time::<B, _>(device, iters, || {
+            (
+                builtin.apply(q.clone(), offset),
+                builtin.apply(k.clone(), offset),
+            )
+        })
+    }))
+    .ok();
+    if let Some(ms) = builtin_ms {
+        rows.push(("builtin", ms, bytes));
+    }
+
+    let fused_ms = rows[1].1;
+    let copy_gbps = bytes as f64 / (copy * 1e-3) / 1e9;
+    for (name, ms, bytes) in &rows {
+        let gbps = *bytes as f64 / (ms * 1e-3) / 1e9;
+        let speedup = match (*name, builtin_ms) {
+            ("rope fwd", Some(b)) => format!("{:.1}x", b / fused_ms),
+            _ => String::new(),
+        };
+        println!(
+            "{:<8} {:<5} {:<11} {:>9.3} {:>9.1} {:>6.0}% {:>9}",
+            shape.name,
+            format!("{dtype:?}").to_lowercase(),
+            name,
+            ms,
+            gbps,
+            100.0 * gbps / copy_gbps,
+            speedup
+        );
+    }
+    if shape.decode {
+        let ms = latency::<B, _>(device, iters, fwd);
+        println!(
+            "{:<8} {:<5} {:<11} {:>9.3}   (wall time of one synchronised call)",
+            shape.name, "", "latency", ms
+        );
+    }
+    builtin_ms.map_or(f64::INFINITY, |b| b / fused_ms)
+}
+
+/// Runs the benchmark with command-line style arguments (without the program name) and
+/// prints its table.
+///
+/// # Errors
+/// An unknown flag or value, or a backend this build lacks, as a message with the usage line.
+pub fn run(args: impl IntoIterator<Item = String>) -> Result<(), String> {
+    let usage = "usage: rope_bench [--backend ndarray|wgpu|cuda] [--shapes cpu|gpu|all] [--dtype f32|f16|bf16|all] [--iters N]";
+    let mut args = args.into_iter();
+    let (mut backend, mut shapes, mut dtype, mut iters) = ("ndarray".to_string(), None, None, None);
+    while let Some(arg) = args.next() {
+        let mut value = || {
+            args.next()
+                .ok_or_else(|| format!("{arg} needs a value\n{usage}"))
+        };
+        match arg.as_str() {
+            "--backend" => backend = value()?,
+            "--shapes" => shapes = Some(value()?),
+            "--dtype" => dtype = Some(value()?),
+            "--iters" => iters = Some(value()?.parse::<usize>().map_err(|e| e.to_string())?),
+            _ => return Err(format!("unexpected argument `{arg}`\n{usage}")),
+        }
+    }
+    let gpu = backend == "cuda";
+    let shapes: Vec<&'static Shape> =
+        match shapes.as_deref().unwrap_or(if gpu { "gpu" } else { "cpu" }) {
+            "cpu" => CPU_SHAPES.iter().collect(),
+            "gpu" => GPU_SHAPES.iter().collect(),
+            "all" => CPU_SHAPES.iter().chain(GPU_SHAPES.iter()).collect(),
+            other => return Err(format!("unknown shape set `{other}`\n{usage}")),
+        };
+    let dtypes = match dtype.as_deref().unwrap_or(if gpu { "all" } else { "f32" }) {
+        "f32" => vec![DType::F32],
+        "f16" => vec![DType::F16],
+        "bf16" => vec![DType::BF16],
+        "all" => vec![DType::F32, DType::BF16, DType::F16],
+        other => return Err(format!("unknown dtype `{other}`\n{usage}")),
+    };
+    let iters = iters.unwrap_or(if gpu { 50 } else { 5 });
+    match run_on(
+        &backend,
+        Bench {
+            shapes,
+            dtypes,
+            iters,
+        },
+    )? {
+        Some(speedup) => println!("min speedup vs burn RotaryEncoding: {speedup:.1}x"),
+        None => println!("min speedup vs burn RotaryEncoding: n/a (no shape ran)"),
+    }
+    Ok(())
+}
