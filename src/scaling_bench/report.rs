@@ -232,7 +232,21 @@ fn verdicts(results: &BenchResults) -> String {
                 best_acc.score.accuracy().unwrap_or(0.0),
                 none.score.accuracy().unwrap_or(0.0),
             );
-            if a > a0 {
+            let tied = rows
+                .iter()
+                .filter(|r| r.score.accuracy().unwrap_or(0.0) == a)
+                .count();
+            if a > a0 && tied > 1 {
+                write!(
+                    line,
+                    "best retrieval {:.1}% (vs {:.1}% without scaling) by {tied} methods, \
+                     of which {} has the lowest loss; ",
+                    100.0 * a,
+                    100.0 * a0,
+                    best_acc.method,
+                )
+                .unwrap();
+            } else if a > a0 {
                 write!(
                     line,
                     "best retrieval {} ({:.1}% vs {:.1}% without scaling); ",
