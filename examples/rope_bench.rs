@@ -7,8 +7,8 @@
 //! cargo run --release --example rope_bench --features cuda -- --backend cuda  # GPU shapes, f32/bf16/f16
 //! ```
 //!
-//! Flags: `--shapes cpu|gpu|all`, `--dtype f32|f16|bf16|all`, `--iters N`. The last line is
-//! `min speedup vs burn RotaryEncoding: X.Yx`.
+//! Flags: `--shapes cpu|gpu|all`, `--dtype f32|f16|bf16|all`, `--iters N`, `--glibc-malloc`.
+//! The last line is `min speedup vs burn RotaryEncoding: X.Yx`.
 
 fn main() {
     if let Err(message) = burn_rotary_suite::rope_bench::run(std::env::args().skip(1)) {

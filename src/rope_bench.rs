@@ -7,11 +7,11 @@
 //! cargo run --release --example rope_bench --features cuda -- --backend cuda  # GPU shapes, f32/bf16/f16
 //! ```
 //!
-//! Flags: `--shapes cpu|gpu|all`, `--dtype f32|f16|bf16|all`, `--iters N`.
+//! Flags: `--shapes cpu|gpu|all`, `--dtype f32|f16|bf16|all`, `--iters N`, `--glibc-malloc`.
 //!
 //! Per shape and dtype it prints, in ms per call (the best of at least three batches of
-//! `--iters` calls) and GB/s of the minimal bytes (read + write of
-//! q and k; twice that for forward+backward):
+//! `--iters` calls) and GB/s of the minimal bytes (read + write of q and k; twice that for
+//! forward+backward):
 //! - `copy`: `-x` of q and k, the practical floor (an element-wise read and write);
 //! - `rope fwd`: `Rope::forward_qk` (one launch for q and k on CubeCL backends);
 //! - `rope f+b`: the forward and the backward op (the transpose rotation of a gradient, which
@@ -99,8 +99,9 @@ struct Bench {
     iters: usize,
 }
 
-/// Wall time of one measurement: at least this many batches, and more while under budget.
+/// Batches per measurement, at least.
 const MIN_BATCHES: usize = 3;
+/// Seconds per measurement under which more batches are run.
 const BUDGET_S: f64 = 0.5;
 
 /// Mean ms per call of one batch of `iters` calls. Outputs stay alive until after the device
@@ -146,7 +147,7 @@ impl BackendTask for Bench {
 
     fn run<B: RopeBackend>(self, device: B::Device) -> Option<f64> {
         println!(
-            "backend {}, {} iterations per measurement",
+            "backend {}, best of >= {MIN_BATCHES} batches of {} calls per measurement",
             B::name(&device),
             self.iters
         );
@@ -284,7 +285,14 @@ pub fn run(args: impl IntoIterator<Item = String>) -> Result<(), String> {
             "--backend" => backend = value()?,
             "--shapes" => shapes = Some(value()?),
             "--dtype" => dtype = Some(value()?),
-            "--iters" => iters = Some(value()?.parse::<usize>().map_err(|e| e.to_string())?),
+            "--iters" => {
+                let text = value()?;
+                let n = text.parse::<usize>().ok().filter(|&n| n > 0);
+                iters =
+                    Some(n.ok_or_else(|| {
+                        format!("--iters must be a positive integer, got `{text}`")
+                    })?);
+            }
             "--glibc-malloc" => retain_memory = false,
             _ => return Err(format!("unexpected argument `{arg}`\n{usage}")),
         }

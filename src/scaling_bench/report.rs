@@ -232,24 +232,19 @@ fn verdicts(results: &BenchResults) -> String {
                 best_acc.score.accuracy().unwrap_or(0.0),
                 none.score.accuracy().unwrap_or(0.0),
             );
-            let tied = rows
-                .iter()
-                .filter(|r| r.score.accuracy().unwrap_or(0.0) == a)
-                .count();
-            if a > a0 && tied > 1 {
+            if a > a0 {
+                let tied = rows
+                    .iter()
+                    .filter(|r| r.score.accuracy().unwrap_or(0.0) == a)
+                    .count();
+                let ties = if tied > 1 {
+                    format!(", tied with {} others; lowest loss among them", tied - 1)
+                } else {
+                    String::new()
+                };
                 write!(
                     line,
-                    "best retrieval {:.1}% (vs {:.1}% without scaling) by {tied} methods, \
-                     of which {} has the lowest loss; ",
-                    100.0 * a,
-                    100.0 * a0,
-                    best_acc.method,
-                )
-                .unwrap();
-            } else if a > a0 {
-                write!(
-                    line,
-                    "best retrieval {} ({:.1}% vs {:.1}% without scaling); ",
+                    "best retrieval {} ({:.1}% vs {:.1}% without scaling{ties}); ",
                     best_acc.method,
                     100.0 * a,
                     100.0 * a0
