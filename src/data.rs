@@ -1,5 +1,6 @@
-//! Training data that needs no download: a seeded synthetic key-value retrieval task, or the
-//! characters of any UTF-8 text.
+//! Training data that needs no download: a seeded synthetic key-value retrieval task, the
+//! characters of any UTF-8 text, or the bytes of a corpus split into training and held-out
+//! parts ([`ByteText`]).
 
 use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor, TensorData};
@@ -102,6 +103,12 @@ pub struct Retrieval {
     pub n_values: usize,
     /// Distinct filler tokens.
     pub n_filler: usize,
+    /// Recall queries `? key value` planted in each *training* sequence (where `depth` is
+    /// `None`) after the pair they ask about: dense supervision of the lookup (multi-query
+    /// associative recall, Arora et al. 2023), so it is learned in few steps. Scoring
+    /// sequences hold only the final query.
+    #[serde(default)]
+    pub train_queries: usize,
 }
 
 impl Default for Retrieval {
@@ -111,6 +118,7 @@ impl Default for Retrieval {
             n_keys: 8,
             n_values: 16,
             n_filler: 32,
+            train_queries: 0,
         }
     }
 }
@@ -169,6 +177,7 @@ impl Retrieval {
             let mut tokens: Vec<i64> = (0..=seq).map(|i| segment[i % period]).collect();
             // Pairs start at 0..=last; the query `? key` takes seq-2 and seq-1.
             let last = seq - 4;
+            let depth_given = depth;
             let depth = depth.unwrap_or_else(|| rng.below(1001) as f64 / 1000.0);
             let mut starts = vec![(depth * last as f64).round() as usize];
             while starts.len() < self.n_pairs {
@@ -182,6 +191,9 @@ impl Retrieval {
                 tokens[at] = key(k);
                 tokens[at + 1] = value(rng.below(self.n_values));
             }
+            if depth_given.is_none() {
+                self.plant_queries(rng, &mut tokens, &starts, &keys, last);
+            }
             let answer = tokens[starts[0] + 1];
             tokens[seq - 2] = QUERY;
             tokens[seq - 1] = key(keys[0]);
@@ -190,6 +202,41 @@ impl Retrieval {
             out.answers.push(answer);
         }
         out
+    }
+
+    /// Plants up to `train_queries` queries `? key value` of the pairs at `starts` (keys
+    /// `keys`) in free places of `tokens[..=last]` after their pair.
+    fn plant_queries(
+        &self,
+        rng: &mut SplitMix,
+        tokens: &mut [i64],
+        starts: &[usize],
+        keys: &[usize],
+        last: usize,
+    ) {
+        let mut taken = vec![false; last + 3];
+        for &s in starts {
+            taken[s] = true;
+            taken[s + 1] = true;
+        }
+        for _ in 0..self.train_queries {
+            for _attempt in 0..8 {
+                let p = rng.below(starts.len());
+                let from = starts[p] + 2;
+                if from + 3 > last + 1 {
+                    break;
+                }
+                let at = from + rng.below(last + 1 - from - 2);
+                if taken[at..at + 3].iter().any(|&t| t) {
+                    continue;
+                }
+                taken[at..at + 3].iter_mut().for_each(|t| *t = true);
+                tokens[at] = QUERY;
+                tokens[at + 1] = (1 + keys[p]) as i64;
+                tokens[at + 2] = tokens[starts[p] + 1];
+                break;
+            }
+        }
     }
 
     /// A fixed set of `count` batches drawn from `seed`, the queried pair at `depth` (see
@@ -270,6 +317,77 @@ impl Text {
     }
 }
 
+/// A byte-level corpus: every byte is a token (256 ids), split into a training part and two
+/// held-out parts that no training batch reads.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ByteText {
+    /// Training bytes.
+    pub train: Vec<i64>,
+    /// Held-out bytes for choosing a method's parameters (LongRoPE's search).
+    pub validation: Vec<i64>,
+    /// Held-out bytes the scores are measured on.
+    pub test: Vec<i64>,
+}
+
+impl ByteText {
+    /// Token ids: one per byte value.
+    pub const VOCAB_SIZE: usize = 256;
+
+    /// The three parts from their bytes.
+    pub fn new(train: &[u8], validation: &[u8], test: &[u8]) -> Self {
+        let ids = |bytes: &[u8]| bytes.iter().map(|&b| i64::from(b)).collect();
+        Self {
+            train: ids(train),
+            validation: ids(validation),
+            test: ids(test),
+        }
+    }
+
+    /// `batch` random windows of `seq` bytes of the training part.
+    ///
+    /// # Panics
+    /// If the training part is not longer than `seq`.
+    pub fn batch(&self, rng: &mut SplitMix, batch: usize, seq: usize) -> HostBatch {
+        assert!(
+            self.train.len() > seq,
+            "ByteText: the training part has {} bytes, need more than seq = {seq}",
+            self.train.len()
+        );
+        let mut out = HostBatch::new(batch, seq);
+        for _ in 0..batch {
+            let start = rng.below(self.train.len() - seq);
+            out.push(&self.train[start..=start + seq]);
+        }
+        out
+    }
+
+    /// `count` windows of `seq` tokens of a held-out `part`, evenly spaced from its start
+    /// (no randomness: the same windows on every call), in batches of at most `batch`.
+    ///
+    /// # Panics
+    /// If `part` is not longer than `seq`, or `count` or `batch` is 0.
+    pub fn windows(part: &[i64], count: usize, batch: usize, seq: usize) -> Vec<HostBatch> {
+        assert!(
+            part.len() > seq && count > 0 && batch > 0,
+            "ByteText::windows: {count} windows of {seq} tokens in batches of {batch} from \
+             {} tokens",
+            part.len()
+        );
+        let room = part.len() - seq - 1;
+        let starts: Vec<usize> = (0..count).map(|i| i * room / count).collect();
+        starts
+            .chunks(batch)
+            .map(|chunk| {
+                let mut out = HostBatch::new(chunk.len(), seq);
+                for &start in chunk {
+                    out.push(&part[start..=start + seq]);
+                }
+                out
+            })
+            .collect()
+    }
+}
+
 /// What to train on.
 #[derive(Debug, Clone)]
 pub enum Task {
@@ -277,6 +395,8 @@ pub enum Task {
     Retrieval(Retrieval),
     /// Characters of a text.
     Text(Text),
+    /// Bytes of a corpus (batches from its training part).
+    Bytes(ByteText),
 }
 
 impl Task {
@@ -285,6 +405,7 @@ impl Task {
         match self {
             Self::Retrieval(r) => r.vocab_size(),
             Self::Text(t) => t.vocab.len(),
+            Self::Bytes(_) => ByteText::VOCAB_SIZE,
         }
     }
 
@@ -293,6 +414,7 @@ impl Task {
         match self {
             Self::Retrieval(r) => r.batch(rng, batch, seq, None),
             Self::Text(t) => t.batch(rng, batch, seq),
+            Self::Bytes(t) => t.batch(rng, batch, seq),
         }
     }
 
@@ -315,6 +437,12 @@ impl Task {
                 "characters of a text ({} characters, {} symbols)",
                 t.len(),
                 t.vocab.len()
+            ),
+            Self::Bytes(t) => format!(
+                "bytes of a corpus ({} training, {} validation, {} test bytes)",
+                t.train.len(),
+                t.validation.len(),
+                t.test.len()
             ),
         }
     }

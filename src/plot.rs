@@ -1,5 +1,5 @@
-//! A tiny dependency-free SVG line chart: named series of `(x, y)` points, axis labels, an
-//! optional log₂ x axis (for context lengths).
+//! A tiny dependency-free SVG line chart: named series of `(x, y)` points with optional
+//! shaded bands (spreads), axis labels, an optional log₂ x axis (for context lengths).
 //!
 //! ```
 //! use burn_rotary_suite::plot::LineChart;
@@ -35,6 +35,9 @@ pub struct Series {
     pub name: String,
     /// The points, drawn in order.
     pub points: Vec<(f64, f64)>,
+    /// An optional band around the line, `(x, low, high)` (e.g. min–max over seeds), drawn
+    /// shaded.
+    pub band: Vec<(f64, f64, f64)>,
 }
 
 /// A line chart; build it with the setters, then [`LineChart::to_svg`] or [`LineChart::save`].
@@ -83,8 +86,39 @@ impl LineChart {
         self.series.push(Series {
             name: name.into(),
             points: points.into_iter().collect(),
+            band: Vec::new(),
         });
         self
+    }
+
+    /// Adds a line `(x, y)` with a shaded band `(x, low, high)` around it.
+    pub fn series_with_band(
+        mut self,
+        name: impl Into<String>,
+        points: impl IntoIterator<Item = (f64, f64, f64, f64)>,
+    ) -> Self {
+        let (points, band) = points
+            .into_iter()
+            .map(|(x, y, lo, hi)| ((x, y), (x, lo, hi)))
+            .unzip();
+        self.series.push(Series {
+            name: name.into(),
+            points,
+            band,
+        });
+        self
+    }
+
+    /// The drawable band of a series, in axis space: `(x, low, high)`.
+    fn drawable_band<'a>(
+        &'a self,
+        series: &'a Series,
+    ) -> impl Iterator<Item = (f64, f64, f64)> + 'a {
+        series
+            .band
+            .iter()
+            .filter(|(_, lo, hi)| lo.is_finite() && hi.is_finite())
+            .filter_map(|&(x, lo, hi)| Some((self.axis_x(x)?, lo, hi)))
     }
 
     /// Writes the SVG to `path`.
@@ -114,8 +148,14 @@ impl LineChart {
     /// Renders the chart.
     pub fn to_svg(&self) -> String {
         let points = || self.series.iter().flat_map(|s| self.drawable(s));
+        let band_ys = || {
+            self.series
+                .iter()
+                .flat_map(|s| self.drawable_band(s))
+                .flat_map(|(_, lo, hi)| [lo, hi])
+        };
         let x_range = Range::of(points().map(|(x, _)| x), 0.0);
-        let y_range = Range::of(points().map(|(_, y)| y), 0.05);
+        let y_range = Range::of(points().map(|(_, y)| y).chain(band_ys()), 0.05);
         let (x0, x1, y0, y1) = (LEFT, WIDTH - RIGHT, HEIGHT - BOTTOM, TOP);
         let px = |x: f64| x0 + x_range.fraction(x) * (x1 - x0);
         let py = |y: f64| y0 + y_range.fraction(y) * (y1 - y0);
@@ -169,6 +209,19 @@ impl LineChart {
         ));
         for (i, series) in self.series.iter().enumerate() {
             let color = COLORS[i % COLORS.len()];
+            let band: Vec<(f64, f64, f64)> = self.drawable_band(series).collect();
+            if band.len() > 1 {
+                let upper = band.iter().map(|&(x, _, hi)| (px(x), py(hi)));
+                let lower = band.iter().rev().map(|&(x, lo, _)| (px(x), py(lo)));
+                let outline: Vec<String> = upper
+                    .chain(lower)
+                    .map(|(x, y)| format!("{x:.1},{y:.1}"))
+                    .collect();
+                line(format!(
+                    r#"<polygon points="{}" fill="{color}" fill-opacity="0.1" stroke="none"/>"#,
+                    outline.join(" ")
+                ));
+            }
             let coords: Vec<(f64, f64)> =
                 self.drawable(series).map(|(x, y)| (px(x), py(y))).collect();
             let path: Vec<String> = coords
@@ -310,5 +363,14 @@ mod tests {
         assert!(svg.contains(">4096<") && svg.contains(">64<"));
         assert!(svg.contains("t &lt;1&gt;") && svg.contains("a&amp;b"));
         assert_eq!(svg.matches("<circle").count(), 2);
+    }
+
+    #[test]
+    fn bands_are_shaded_and_widen_the_y_range() {
+        let svg = LineChart::new("t")
+            .series_with_band("a", [(1.0, 1.0, 0.5, 1.5), (2.0, 2.0, 1.0, 9.0)])
+            .to_svg();
+        assert_eq!(svg.matches("<polygon").count(), 1);
+        assert!(svg.contains(">8<"), "the band's top sets the y range");
     }
 }

@@ -196,7 +196,7 @@ fn scalar<B: Backend>(t: Tensor<B, 1>) -> f64 {
 /// steps already done (0, or where a resumed run left off), with a progress bar on stderr
 /// when `progress`.
 pub fn train<B, O>(
-    mut model: Transformer<B>,
+    model: Transformer<B>,
     optimizer: &mut O,
     task: &Task,
     config: &TrainConfig,
@@ -208,8 +208,43 @@ where
     B: AutodiffBackend + RopeBackend,
     O: Optimizer<Transformer<B>, B>,
 {
-    let mut rng = SplitMix::new(config.seed ^ (first_step as u64).wrapping_mul(0x9E37_79B9));
     let bar = progress_bar(progress, config.steps);
+    let tokens_per_step = config.batch_size * config.seq_len;
+    let start = Instant::now();
+    let out = train_with(
+        model,
+        optimizer,
+        task,
+        config,
+        first_step,
+        device,
+        &mut |step, value| {
+            let done = step - first_step;
+            let rate = (done * tokens_per_step) as f64 / start.elapsed().as_secs_f64();
+            bar.set_message(format!("step {step} | loss {value:.4} | {rate:.0} tok/s"));
+            bar.inc(1);
+        },
+    );
+    bar.finish();
+    out
+}
+
+/// [`train`] without a progress bar: `on_step(step, training loss)` is called after each step.
+/// Deterministic: batches come from `config.seed` (and `first_step`), nothing else is random.
+pub fn train_with<B, O>(
+    mut model: Transformer<B>,
+    optimizer: &mut O,
+    task: &Task,
+    config: &TrainConfig,
+    first_step: usize,
+    device: &B::Device,
+    on_step: &mut dyn FnMut(usize, f64),
+) -> (Transformer<B>, TrainReport)
+where
+    B: AutodiffBackend + RopeBackend,
+    O: Optimizer<Transformer<B>, B>,
+{
+    let mut rng = SplitMix::new(config.seed ^ (first_step as u64).wrapping_mul(0x9E37_79B9));
     let tokens_per_step = config.batch_size * config.seq_len;
     let mut losses = Vec::with_capacity(config.steps);
     let start = Instant::now();
@@ -223,11 +258,8 @@ where
         model = optimizer.step(config.learning_rate_at(first_step, i), model, grads);
         let (step, value) = (first_step + i + 1, scalar(loss.inner()));
         losses.push((step, value));
-        let rate = ((i + 1) * tokens_per_step) as f64 / start.elapsed().as_secs_f64();
-        bar.set_message(format!("step {step} | loss {value:.4} | {rate:.0} tok/s"));
-        bar.inc(1);
+        on_step(step, value);
     }
-    bar.finish();
     let seconds = start.elapsed().as_secs_f64();
     let tokens = config.steps * tokens_per_step;
     let report = TrainReport {

@@ -1,59 +1,126 @@
-//! The scaling benchmark at its `--quick` size on NdArray: every method and length reaches the
-//! CSV with finite numbers, and the plots are written.
+//! The scaling benchmark at a tiny size on NdArray: every task, method and length reaches the
+//! CSV with finite figures and spreads over seeds; the plots are written; a second training
+//! (another folder, two workers) gives the same numbers; cached models are reused; and a
+//! failed run leaves the earlier results and models as they were.
 
 #![cfg(feature = "ndarray")]
 
+use std::path::{Path, PathBuf};
+
 use burn::backend::{Autodiff, NdArray};
-use burn_rotary_suite::scaling_bench::{markdown, run, write_csv, write_plots, BenchConfig};
+use burn_rotary_suite::scaling_bench::{
+    csv, markdown, run, write_csv, write_plots, AlignedAlloc, BenchConfig, TextSource,
+};
 use burn_rotary_suite::scaling_methods::Method;
 
+type B = Autodiff<NdArray>;
+
+/// Same numbers on every run (see `AlignedAlloc`).
+#[global_allocator]
+static ALLOC: AlignedAlloc = AlignedAlloc;
+
+fn tiny() -> BenchConfig {
+    let mut config = BenchConfig::quick();
+    config.model = config.model.with_d_model(64).with_n_heads(1).with_d_ff(64);
+    config.model.rope.head_dim = 64;
+    config.train = config
+        .train
+        .with_steps(4)
+        .with_batch_size(4)
+        .with_seq_len(16);
+    config.retrieval_train = config.retrieval_train.with_steps(4).with_batch_size(4);
+    config.ratios = vec![1, 2, 4];
+    config.eval_tokens = 64;
+    config.eval_per_depth = 2;
+    config.search_tokens = 64;
+    config.finetune_steps = 2;
+    config.finetune_ratio = 2;
+    config.workers = 2;
+    config
+}
+
+fn temp(name: &str) -> PathBuf {
+    std::env::temp_dir().join(format!("burn-rotary-{name}-{}", std::process::id()))
+}
+
+fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut files = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                files.push((path.clone(), std::fs::read(&path).unwrap()));
+            }
+        }
+    }
+    files.sort();
+    files
+}
+
 #[test]
-fn quick_run_writes_every_method_and_length() {
-    let out = std::env::temp_dir().join(format!("burn-rotary-scaling-{}", std::process::id()));
-    let config = BenchConfig {
-        finetune_steps: 2,
-        ..BenchConfig::quick()
-    };
-    let results = run::<Autodiff<NdArray>>(&config, &out, false, &Default::default()).unwrap();
+fn tiny_run_is_complete_deterministic_and_safe() {
+    let (out, again_dir) = (temp("scaling"), temp("scaling-again"));
+    let config = tiny();
+    let results = run::<B>(&config, &out, false, false, &Default::default()).unwrap();
+    assert!(results.models_source.starts_with("6 of 6 models trained"));
 
     let csv_path = write_csv(&results, &out).unwrap();
-    let csv = std::fs::read_to_string(&csv_path).unwrap();
-    let mut lines = csv.lines();
+    let text = std::fs::read_to_string(&csv_path).unwrap();
+    let mut lines = text.lines();
     let header: Vec<&str> = lines.next().unwrap().split(',').collect();
-    assert_eq!(
-        &header[..6],
-        [
-            "method",
-            "length",
-            "factor",
-            "loss",
-            "perplexity",
-            "accuracy"
-        ]
-    );
+    assert_eq!(&header[..4], ["method", "length", "loss", "accuracy"]);
+    let col = |name: &str| header.iter().position(|h| *h == name).unwrap();
     let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
-    let mut expected: Vec<String> = Method::ALL.iter().map(|m| m.name().to_string()).collect();
-    expected.extend(["linear+ft".to_string(), "yarn+ft".to_string()]);
-    for method in &expected {
+    let mut expected: Vec<(&str, String)> = Vec::new();
+    for task in ["text", "retrieval"] {
+        expected.extend(Method::ALL.iter().map(|m| (task, m.name().to_string())));
+    }
+    expected.extend([("text", "linear+ft".into()), ("text", "yarn+ft".into())]);
+    for (task, method) in &expected {
         for length in config.lengths() {
             let row = rows
                 .iter()
-                .find(|r| r[0] == method && r[1] == length.to_string())
-                .unwrap_or_else(|| panic!("no CSV row for {method} at {length}:\n{csv}"));
-            for (name, value) in header.iter().zip(row).skip(2).take(header.len() - 3) {
-                let v: f64 = value
-                    .parse()
-                    .unwrap_or_else(|_| panic!("{name} = `{value}`"));
-                assert!(v.is_finite(), "{method} at {length}: {name} = {v}");
+                .find(|r| {
+                    r[col("task")] == *task
+                        && r[0] == method
+                        && r[1] == length.to_string()
+                        && r[col("positions")] == format!("0-{length}")
+                        && (r[col("depth")].is_empty() || r[col("depth")] == "all")
+                })
+                .unwrap_or_else(|| panic!("no CSV row for {task} {method} at {length}:\n{text}"));
+            let mut figures = vec!["loss", "loss_std", "loss_min", "loss_max"];
+            if *task == "retrieval" {
+                figures.extend(["accuracy", "accuracy_std"]);
             }
-            let accuracy: f64 = row[5].parse().unwrap();
-            assert!((0.0..=1.0).contains(&accuracy));
+            for name in figures {
+                let v: f64 = row[col(name)].parse().unwrap_or_else(|_| panic!("{name}"));
+                assert!(v.is_finite(), "{task} {method} at {length}: {name} = {v}");
+            }
+            assert_eq!(row[col("seeds")], "3");
+            if *task == "retrieval" {
+                let a: f64 = row[col("accuracy")].parse().unwrap();
+                assert!((0.0..=1.0).contains(&a));
+            } else {
+                assert_eq!(row[col("accuracy")], "", "text has no retrieval accuracy");
+            }
         }
     }
-    assert_eq!(rows.len(), expected.len() * config.lengths().len());
+    let buckets = rows
+        .iter()
+        .filter(|r| r[col("positions")] == "32-64")
+        .count();
+    assert_eq!(
+        buckets, 16,
+        "the 64-token rows have a 32-64 bucket, per method and task"
+    );
 
-    for plot in write_plots(&results, &out).unwrap() {
-        let svg = std::fs::read_to_string(&plot).unwrap();
+    let plots = write_plots(&results, &out).unwrap();
+    assert_eq!(plots.len(), 4);
+    for (plot, _) in &plots {
+        let svg = std::fs::read_to_string(plot).unwrap();
         assert!(
             svg.starts_with("<svg") && svg.contains("longrope"),
             "{}",
@@ -61,21 +128,45 @@ fn quick_run_writes_every_method_and_length() {
         );
     }
     let summary = markdown(&results);
-    assert!(summary.contains("| dynamic_ntk |") && summary.contains("What it shows"));
+    assert!(summary.contains("| dynamic_ntk |") && summary.contains("Verdict"));
+    assert!(summary.contains(" ± "), "spreads over seeds are shown");
 
-    // A second run with the same configs loads the cached model instead of training.
-    let again =
-        run::<Autodiff<NdArray>>(&BenchConfig::quick(), &out, false, &Default::default()).unwrap();
+    // Training anew elsewhere gives the same numbers; the cached models give them again.
+    let again = run::<B>(&config, &again_dir, false, false, &Default::default()).unwrap();
+    assert_eq!(csv(&again), text, "a second training gives the same table");
+    let cached = run::<B>(&config, &out, false, false, &Default::default()).unwrap();
     assert!(
-        again.model_source.starts_with("loaded"),
+        cached.models_source.starts_with("0 of 6"),
         "{}",
-        again.model_source
+        cached.models_source
     );
-    let first = results.row("none", config.train_len()).unwrap();
-    let second = again.row("none", config.train_len()).unwrap();
-    assert_eq!(
-        first.score, second.score,
-        "the cached model scores the same"
+    assert_eq!(csv(&cached), text, "the cached models score the same");
+
+    // A failed run (too short a text, with --retrain) leaves results and models as they were.
+    let before = snapshot(&out);
+    let short = temp("short.txt");
+    std::fs::write(&short, "fn main() {}\n").unwrap();
+    let failing = BenchConfig {
+        text: TextSource::File(short.clone()),
+        ..config.clone()
+    };
+    let err = run::<B>(&failing, &out, true, false, &Default::default()).unwrap_err();
+    assert!(err.contains("too short"), "{err}");
+    assert!(
+        before == snapshot(&out),
+        "a failed run changed {}",
+        out.display()
     );
-    std::fs::remove_dir_all(out).ok();
+    let empty = BenchConfig {
+        eval_tokens: 0,
+        ..config
+    };
+    let err = run::<B>(&empty, &out, true, false, &Default::default()).unwrap_err();
+    assert!(err.contains("--eval-tokens"), "{err}");
+    assert!(before == snapshot(&out));
+
+    for dir in [out, again_dir] {
+        std::fs::remove_dir_all(dir).ok();
+    }
+    std::fs::remove_file(short).ok();
 }

@@ -1,60 +1,95 @@
-//! Scoring a model at one context length: loss over the whole sequence and retrieval accuracy
-//! of a key planted at chosen depths; and the cost of the RoPE op itself.
-
-use std::time::Instant;
+//! Scoring one model at one context length: next-token loss over every position, by position
+//! bucket, and (retrieval) the accuracy of the answer at each depth of the queried key.
 
 use burn::tensor::activation::log_softmax;
 use burn::tensor::backend::Backend;
-use burn::tensor::{Distribution, Int, Tensor};
-use burn_rotary::{RopeBackend, RopeConfig};
+use burn::tensor::{Int, Tensor};
+use burn_rotary::RopeBackend;
 
-use crate::data::{HostBatch, Task};
-use crate::model::{Transformer, TransformerConfig};
+use crate::data::{ByteText, HostBatch, Retrieval};
+use crate::model::Transformer;
 
-/// The sequences a model is scored on at one length: one set per retrieval depth (the queried
-/// key at that fraction of the context), or one set of text windows (`depth` `None`).
+/// The sequences a model is scored on at one length; the same for every method and seed.
 #[derive(Debug, Clone)]
-pub struct EvalSets {
-    /// `(depth, batches)`.
-    pub sets: Vec<(Option<f64>, Vec<HostBatch>)>,
+pub enum EvalSet {
+    /// Windows of held-out text.
+    Text(Vec<HostBatch>),
+    /// Retrieval sequences, one set per depth of the queried key: `(depth, batches)`.
+    Retrieval(Vec<(f64, Vec<HostBatch>)>),
 }
 
-impl EvalSets {
-    /// `batches` batches of `batch` sequences of `len` tokens per depth (or, for text, in all),
-    /// drawn from `seed`: the same sequences for every method.
-    pub fn new(
-        task: &Task,
+impl EvalSet {
+    /// `tokens` tokens of `part` (held-out text) in windows of `len`, batches of about
+    /// `batch_tokens` tokens.
+    pub fn text(part: &[i64], tokens: usize, batch_tokens: usize, len: usize) -> Self {
+        let count = tokens.div_ceil(len).max(1);
+        let batch = (batch_tokens / len).max(1);
+        Self::Text(ByteText::windows(part, count, batch, len))
+    }
+
+    /// `per_depth` sequences of `len` tokens per depth, drawn from `seed`.
+    pub fn retrieval(
+        task: &Retrieval,
         depths: &[f64],
+        per_depth: usize,
+        batch_tokens: usize,
         seed: u64,
-        batches: usize,
-        batch: usize,
         len: usize,
     ) -> Self {
-        let sets = match task {
-            Task::Retrieval(r) => depths
+        let batch = (batch_tokens / len).clamp(1, per_depth.max(1));
+        let sets = depths
+            .iter()
+            .enumerate()
+            .map(|(i, &depth)| {
+                let seed = seed ^ (i as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+                let mut rng = crate::data::SplitMix::new(seed);
+                let mut left = per_depth;
+                let mut batches = Vec::new();
+                while left > 0 {
+                    let b = batch.min(left);
+                    batches.push(task.batch(&mut rng, b, len, Some(depth)));
+                    left -= b;
+                }
+                (depth, batches)
+            })
+            .collect();
+        Self::Retrieval(sets)
+    }
+
+    /// Every batch, in scoring order.
+    fn batches(&self) -> Vec<(Option<usize>, &HostBatch)> {
+        match self {
+            Self::Text(batches) => batches.iter().map(|b| (None, b)).collect(),
+            Self::Retrieval(sets) => sets
                 .iter()
                 .enumerate()
-                .map(|(i, &d)| {
-                    let seed = seed ^ (i as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-                    (Some(d), r.batches(seed, batches, batch, len, Some(d)))
-                })
+                .flat_map(|(i, (_, batches))| batches.iter().map(move |b| (Some(i), b)))
                 .collect(),
-            Task::Text(_) => vec![(
-                None,
-                task.batches(seed, batches * depths.len().max(1), batch, len),
-            )],
-        };
-        Self { sets }
+        }
+    }
+
+    /// The length of its sequences.
+    pub fn seq_len(&self) -> usize {
+        self.batches().first().map_or(0, |(_, b)| b.seq)
+    }
+
+    /// Positions scored (the cost of a forward pass over the set, in tokens).
+    pub fn tokens(&self) -> usize {
+        self.batches().iter().map(|(_, b)| b.batch * b.seq).sum()
     }
 }
 
-/// Quality of a model at one length.
+/// One model's scores at one length.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Score {
     /// Mean next-token cross-entropy over every position of every sequence, nats.
     pub loss: f64,
-    /// Retrieval accuracy per depth, in the order of [`EvalSets::sets`] (empty for text).
+    /// Mean loss per position bucket ([`buckets`]).
+    pub bucket_loss: Vec<f64>,
+    /// Retrieval accuracy per depth, in the set's depth order (empty for text).
     pub depth_accuracy: Vec<f64>,
+    /// Positions scored.
+    pub tokens: usize,
 }
 
 impl Score {
@@ -65,51 +100,85 @@ impl Score {
     }
 }
 
-/// Scores `model` on `sets`.
+/// The position buckets of a sequence of `len` tokens from a model trained at `train_len`:
+/// `[0, L)`, then octaves `[L, 2L)`, `[2L, 4L)`, .. up to `len`.
+pub fn buckets(train_len: usize, len: usize) -> Vec<(usize, usize)> {
+    let mut out = vec![(0, train_len.min(len))];
+    let mut start = train_len;
+    while start < len {
+        let end = (2 * start).min(len);
+        out.push((start, end));
+        start = end;
+    }
+    out
+}
+
+/// Scores `model` on `set`, position buckets from `train_len`.
 ///
 /// With `growing_from = Some(l)` every position is scored as a decoder that rescales RoPE for
 /// the length it has seen does it (dynamic NTK): the prefix is run at the lengths
 /// `l, 2l, 4l, ..`, up to the full length, and each position's loss comes from the shortest
 /// prefix that holds it. Otherwise one forward over the whole sequence scores every position.
+/// `on_batch(tokens)` is called after each batch.
 pub fn score<B: RopeBackend>(
     model: &Transformer<B>,
-    sets: &EvalSets,
+    set: &EvalSet,
+    train_len: usize,
     growing_from: Option<usize>,
     device: &B::Device,
+    on_batch: &dyn Fn(usize),
 ) -> Score {
-    let (mut loss_sum, mut count) = (0.0, 0usize);
-    let mut depth_accuracy = Vec::new();
-    for (depth, batches) in &sets.sets {
-        let (mut correct, mut asked) = (0, 0);
-        for batch in batches {
-            let (tokens, targets) = batch.to_tensors::<B>(device);
-            let mut start = 0;
-            for end in prefix_ends(batch.seq, growing_from) {
-                let logits = model.forward(tokens.clone().narrow(1, 0, end));
-                let chunk = logits.narrow(1, start, end - start);
-                let losses =
-                    token_losses(chunk.clone(), targets.clone().narrow(1, start, end - start));
-                loss_sum += losses.iter().map(|&l| l as f64).sum::<f64>();
-                count += losses.len();
-                if end == batch.seq && depth.is_some() {
-                    let predicted = last_argmax(chunk);
-                    correct += predicted
-                        .iter()
-                        .zip(&batch.answers)
-                        .filter(|(p, a)| p == a)
-                        .count();
-                    asked += batch.batch;
-                }
-                start = end;
+    let batches = set.batches();
+    let len = batches.first().map_or(0, |(_, b)| b.seq);
+    let bucket_bounds = buckets(train_len, len);
+    let mut bucket_sums = vec![(0.0f64, 0usize); bucket_bounds.len()];
+    let depths = match set {
+        EvalSet::Retrieval(sets) => sets.len(),
+        EvalSet::Text(_) => 0,
+    };
+    let mut answers = vec![(0usize, 0usize); depths];
+    for (depth, batch) in batches {
+        let (tokens, targets) = batch.to_tensors::<B>(device);
+        let mut start = 0;
+        for end in prefix_ends(batch.seq, growing_from) {
+            let logits = model.forward(tokens.clone().narrow(1, 0, end));
+            let chunk = logits.narrow(1, start, end - start);
+            let losses = token_losses(chunk.clone(), targets.clone().narrow(1, start, end - start));
+            let width = end - start;
+            for (i, &l) in losses.iter().enumerate() {
+                let pos = start + i % width;
+                let b = bucket_bounds
+                    .iter()
+                    .position(|&(lo, hi)| (lo..hi).contains(&pos))
+                    .expect("buckets cover the sequence");
+                bucket_sums[b].0 += f64::from(l);
+                bucket_sums[b].1 += 1;
             }
+            if let (true, Some(d)) = (end == batch.seq, depth) {
+                let predicted = last_argmax(chunk);
+                answers[d].0 += predicted
+                    .iter()
+                    .zip(&batch.answers)
+                    .filter(|(p, a)| p == a)
+                    .count();
+                answers[d].1 += batch.batch;
+            }
+            start = end;
         }
-        if depth.is_some() {
-            depth_accuracy.push(correct as f64 / asked.max(1) as f64);
-        }
+        on_batch(batch.batch * batch.seq);
     }
+    let (sum, count) = bucket_sums
+        .iter()
+        .fold((0.0, 0), |(s, c), &(bs, bc)| (s + bs, c + bc));
+    let mean = |s: f64, c: usize| if c > 0 { s / c as f64 } else { f64::NAN };
     Score {
-        loss: loss_sum / count.max(1) as f64,
-        depth_accuracy,
+        loss: mean(sum, count),
+        bucket_loss: bucket_sums.iter().map(|&(s, c)| mean(s, c)).collect(),
+        depth_accuracy: answers
+            .iter()
+            .map(|&(right, asked)| mean(right as f64, asked))
+            .collect(),
+        tokens: count,
     }
 }
 
@@ -152,68 +221,9 @@ fn last_argmax<B: Backend>(logits: Tensor<B, 3>) -> Vec<i64> {
         .expect("i64 argmax")
 }
 
-/// What a method's RoPE costs at one length.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Cost {
-    /// Building the module (frequencies and angle tables), median microseconds.
-    pub init_us: f64,
-    /// One forward of q and k (the model's head counts, `batch` sequences of `len`
-    /// tokens), median milliseconds.
-    pub forward_ms: f64,
-}
-
-/// Times `rope`'s construction and its q+k forward at `len` positions, median of `reps`.
-pub fn rope_cost<B: RopeBackend>(
-    rope: &RopeConfig,
-    model: &TransformerConfig,
-    batch: usize,
-    len: usize,
-    reps: usize,
-    device: &B::Device,
-) -> Cost {
-    let reps = reps.max(1);
-    let sync = || B::sync(device).expect("device sync");
-    let init_us = median(
-        (0..reps)
-            .map(|_| {
-                let start = Instant::now();
-                let built = rope.init::<B>(device);
-                sync();
-                drop(built);
-                start.elapsed().as_secs_f64() * 1e6
-            })
-            .collect(),
-    );
-    let module = rope.init::<B>(device);
-    let shape = |heads| [batch, heads, len, model.head_dim()];
-    let normal = Distribution::Normal(0.0, 1.0);
-    let q = Tensor::<B, 4>::random(shape(model.n_heads), normal, device);
-    let k = Tensor::<B, 4>::random(shape(model.kv_heads()), normal, device);
-    sync();
-    let mut times = Vec::with_capacity(reps);
-    for i in 0..=reps {
-        let start = Instant::now();
-        let out = module.forward_qk(q.clone(), k.clone(), 0);
-        sync();
-        drop(out);
-        if i > 0 {
-            times.push(start.elapsed().as_secs_f64() * 1e3);
-        }
-    }
-    Cost {
-        init_us,
-        forward_ms: median(times),
-    }
-}
-
-fn median(mut values: Vec<f64>) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values.get(values.len() / 2).copied().unwrap_or(f64::NAN)
-}
-
 #[cfg(test)]
 mod tests {
-    use super::prefix_ends;
+    use super::{buckets, prefix_ends};
 
     #[test]
     fn prefixes_double_from_the_training_length() {
@@ -221,5 +231,12 @@ mod tests {
         assert_eq!(prefix_ends(512, Some(64)), [64, 128, 256, 512]);
         assert_eq!(prefix_ends(300, Some(64)), [64, 128, 256, 300]);
         assert_eq!(prefix_ends(300, None), [300]);
+    }
+
+    #[test]
+    fn buckets_are_octaves_from_the_training_length() {
+        assert_eq!(buckets(32, 32), [(0, 32)]);
+        assert_eq!(buckets(32, 128), [(0, 32), (32, 64), (64, 128)]);
+        assert_eq!(buckets(32, 100), [(0, 32), (32, 64), (64, 100)]);
     }
 }
