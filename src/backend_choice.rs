@@ -99,7 +99,9 @@ fn requirement(name: &str) -> &'static str {
 /// cached). A backend that cannot start panics inside Burn (wgpu: "No possible adapter
 /// available"); the probe catches that panic and keeps its backtrace off the terminal.
 pub fn probe(name: &str) -> Result<(), String> {
-    static PROBED: OnceLock<Mutex<Vec<(String, Result<(), String>)>>> = OnceLock::new();
+    /// Each backend probed so far, with its answer.
+    type Probed = Vec<(String, Result<(), String>)>;
+    static PROBED: OnceLock<Mutex<Probed>> = OnceLock::new();
     let probed = PROBED.get_or_init(Default::default);
     let mut probed = probed.lock().unwrap_or_else(|e| e.into_inner());
     if let Some((_, status)) = probed.iter().find(|(n, _)| n == name) {

@@ -154,7 +154,10 @@ impl Case {
                 self.shape, self.head_dim
             ));
         }
-        if self.rotary_dim == 0 || self.rotary_dim > self.head_dim || self.rotary_dim % 2 != 0 {
+        if self.rotary_dim == 0
+            || self.rotary_dim > self.head_dim
+            || !self.rotary_dim.is_multiple_of(2)
+        {
             return Err(format!(
                 "rotary_dim {} must be even, > 0 and <= head_dim {}",
                 self.rotary_dim, self.head_dim

@@ -284,7 +284,8 @@ fn hf_fixture_cases_that_disagree_with_themselves_fail() {
     };
     assert!(check(&|_| {}).unwrap().passed(), "the unedited case passes");
     let head_dim = case["head_dim"].as_u64().unwrap();
-    let edits: Vec<(Box<dyn Fn(&mut Value)>, &str)> = vec![
+    type Edit<'a> = Box<dyn Fn(&mut Value) + 'a>;
+    let edits: Vec<(Edit, &str)> = vec![
         (
             Box::new(|c| c["head_dim"] = json!(head_dim + 2)),
             "head_dim",

@@ -23,7 +23,10 @@ const CACHED_TABLES: usize = 4;
 /// uploads the table once. Entries are `Tensor<B, 3>`, type-erased so that the module derive
 /// skips the field.
 #[derive(Clone, Default)]
-struct LengthTables(Arc<Mutex<Vec<(usize, Box<dyn Any + Send>)>>>);
+struct LengthTables(Arc<Mutex<Vec<LengthTable>>>);
+
+/// A sequence length and its table (a `Tensor<B, 3>`).
+type LengthTable = (usize, Box<dyn Any + Send>);
 
 impl core::fmt::Debug for LengthTables {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {

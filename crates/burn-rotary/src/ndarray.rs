@@ -369,6 +369,8 @@ fn rotate_row<T: Real>(
             }
         }
     }
+    // NaN is the one value unequal to itself.
+    #[allow(clippy::eq_op)]
     let poisoned = cos.first().is_some_and(|c| c != c);
     for (o, &x) in dst[rd..].iter_mut().zip(&src[rd..]) {
         o.write(if poisoned { cos[0] } else { x });
