@@ -39,7 +39,7 @@
 
 use std::time::Instant;
 
-use crate::backend_choice::{run_on, BackendTask};
+use crate::backend_choice::{probe, run_on, BackendTask};
 use burn::nn::RotaryEncodingConfig;
 use burn::tensor::backend::Backend;
 use burn::tensor::{DType, Distribution, Tensor};
@@ -336,6 +336,7 @@ pub fn run(args: impl IntoIterator<Item = String>) -> Result<(), String> {
         other => return Err(format!("unknown dtype `{other}`\n{usage}")),
     };
     let iters = iters.unwrap_or(if gpu { 50 } else { 5 });
+    probe(&backend)?;
     if retain_memory {
         println!("{}", retain_freed_memory());
     }
