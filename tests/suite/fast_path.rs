@@ -114,7 +114,7 @@ fn positions<B: Backend>(
 }
 
 /// The storage dtypes this backend has: f32, and f16 / bf16 where supported.
-fn dtypes<B: Backend>(device: &B::Device) -> Vec<DType> {
+pub(super) fn dtypes<B: Backend>(device: &B::Device) -> Vec<DType> {
     let mut dtypes = vec![DType::F32];
     for dtype in [DType::F16, DType::BF16] {
         if B::supports_dtype(device, dtype) {
@@ -129,7 +129,7 @@ fn dtypes<B: Backend>(device: &B::Device) -> Vec<DType> {
 /// How far two results computed in f32 from the same inputs may be apart once stored in
 /// `dtype`: f32's arithmetic differences, or one rounding of each to the storage precision
 /// (half an ulp at the largest magnitude, twice).
-fn tolerance(dtype: DType, largest: f64) -> f64 {
+pub(super) fn tolerance(dtype: DType, largest: f64) -> f64 {
     let eps = match dtype {
         DType::F16 => 2f64.powi(-10),
         DType::BF16 => 2f64.powi(-7),

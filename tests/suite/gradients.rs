@@ -5,6 +5,7 @@ use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{Int, Tensor, TensorData, TensorPrimitive};
 use burn_rotary::{AxisOrder, Positions, PositionsPrimitive, RopeBackend, RopeSpec};
 
+use super::fast_path::{dtypes, tolerance};
 use super::{assert_close, configs, fresh_seed, normal, values, Rng};
 
 /// Autodiff gradients equal finite differences and the tensor-op path's own autodiff.
@@ -73,38 +74,42 @@ pub fn gradients<B: AutodiffBackend + RopeBackend>(device: &B::Device) {
 
 /// `apply_qk` with GQA under autodiff, with a strided upstream gradient for k (what an
 /// attention backward hands over for dK: the transpose of a `[b, h, d, s]` tensor), equals the
-/// tensor-op path's autodiff.
+/// tensor-op path's autodiff, in every storage dtype of the backend.
 pub fn gradients_qk_gqa_strided<B: AutodiffBackend + RopeBackend>(device: &B::Device) {
     fresh_seed::<B>(device);
-    for config in configs() {
-        let d = config.head_dim;
-        let (q, k) = (
-            normal::<B>([2, 6, 5, d], device),
-            normal::<B>([2, 2, 5, d], device),
-        );
-        let (wq, wk) = (
-            normal::<B>([2, 6, 5, d], device),
-            normal::<B>([2, 2, d, 5], device),
-        );
-        let ids = Tensor::<B, 2, Int>::from_data(
-            TensorData::new(vec![3i64, 900, 1500, 2, 70_000, 0, 1, 2, 3, 4], [2, 5]),
-            device,
-        );
-        let positions = Positions::ids(ids);
-        let grads_of = |tensor_ops: bool| {
-            let rope = config.init::<B>(device).with_tensor_ops(tensor_ops);
-            let (q, k) = (q.clone().require_grad(), k.clone().require_grad());
-            let (qo, ko) = rope.apply_qk(q.clone(), k.clone(), &positions, AxisOrder::Bhsd);
-            // d(loss)/d(ko) = wk.swap_dims(2, 3): last axis strided.
-            let loss = (qo * wq.clone()).sum() + (ko.swap_dims(2, 3) * wk.clone()).sum();
-            let grads = loss.backward();
-            (
-                values(q.grad(&grads).unwrap()),
-                values(k.grad(&grads).unwrap()),
-            )
-        };
-        let ((gq, gk), (oq, ok)) = (grads_of(false), grads_of(true));
-        assert_close(&gq, &oq, 1e-5, &format!("dq {config:?}"));
-        assert_close(&gk, &ok, 1e-5, &format!("dk (strided upstream) {config:?}"));
+    for dtype in dtypes::<B>(device) {
+        for config in configs() {
+            let d = config.head_dim;
+            let input = |dims| normal::<B>(dims, device).cast(dtype);
+            let (q, k) = (input([2, 6, 5, d]), input([2, 2, 5, d]));
+            let (wq, wk) = (input([2, 6, 5, d]), input([2, 2, d, 5]));
+            let ids = Tensor::<B, 2, Int>::from_data(
+                TensorData::new(vec![3i64, 900, 1500, 2, 70_000, 0, 1, 2, 3, 4], [2, 5]),
+                device,
+            );
+            let positions = Positions::ids(ids);
+            let grads_of = |tensor_ops: bool| {
+                let rope = config.init::<B>(device).with_tensor_ops(tensor_ops);
+                let (q, k) = (q.clone().require_grad(), k.clone().require_grad());
+                let (qo, ko) = rope.apply_qk(q.clone(), k.clone(), &positions, AxisOrder::Bhsd);
+                // d(loss)/d(ko) = wk.swap_dims(2, 3): last axis strided.
+                let loss = (qo * wq.clone()).sum() + (ko.swap_dims(2, 3) * wk.clone()).sum();
+                let grads = loss.backward();
+                (
+                    values(q.grad(&grads).unwrap()),
+                    values(k.grad(&grads).unwrap()),
+                )
+            };
+            let ((gq, gk), (oq, ok)) = (grads_of(false), grads_of(true));
+            let largest = oq.iter().chain(&ok).fold(0.0f64, |m, v| m.max(v.abs()));
+            let tol = tolerance(dtype, largest);
+            assert_close(&gq, &oq, tol, &format!("dq {dtype:?} {config:?}"));
+            assert_close(
+                &gk,
+                &ok,
+                tol,
+                &format!("dk (strided upstream) {dtype:?} {config:?}"),
+            );
+        }
     }
 }
