@@ -14,7 +14,7 @@
 use std::process::ExitCode;
 
 use burn_rotary::RopeBackend;
-use burn_rotary_suite::backend_choice::{run_on, BackendTask};
+use burn_rotary_suite::backend_choice::{probe, run_on, BackendTask};
 use burn_rotary_suite::hf_fixture::{CaseErrors, Fixture};
 
 struct Parity(Fixture);
@@ -59,6 +59,7 @@ fn run() -> Result<bool, String> {
     }
     let file = file.ok_or(usage)?;
     let fixture = Fixture::load(&file)?;
+    probe(&backend)?;
     println!(
         "{} cases from {file} ({}), backend {backend}",
         fixture.cases.len(),

@@ -69,7 +69,12 @@ impl Fixture {
     /// Reads and parses a golden file.
     pub fn load(path: &str) -> Result<Self, String> {
         let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {path}: {e}"))?;
-        serde_json::from_str(&text).map_err(|e| format!("{path} is not a RoPE golden file: {e}"))
+        let fixture: Self = serde_json::from_str(&text)
+            .map_err(|e| format!("{path} is not a RoPE golden file: {e}"))?;
+        if fixture.cases.is_empty() {
+            return Err(format!("{path} has no cases: nothing to check"));
+        }
+        Ok(fixture)
     }
 }
 
@@ -114,17 +119,50 @@ impl Case {
             .with_max_positions(config.max_positions.max(max_position + 1)))
     }
 
-    /// Checks this case on backend `B`.
+    /// Checks this case on backend `B`: its errors, or why it cannot be checked (a case whose
+    /// tensors disagree with its own fields, or with nothing to compare, is an error, never a
+    /// vacuous pass; a panic of the code under test is caught and reported as one).
     pub fn check<B: RopeBackend>(&self, device: &B::Device) -> Result<CaseErrors, String> {
-        let config = self.config().map_err(|e| e.to_string())?;
-        if config.rotary_dim() != self.rotary_dim {
+        self.validate()?;
+        let run = std::panic::AssertUnwindSafe(|| self.check_valid::<B>(device));
+        std::panic::catch_unwind(run).unwrap_or_else(|payload| {
+            let message = payload
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_default();
+            Err(format!("panicked: {message}"))
+        })
+    }
+
+    /// Checks that the case's tensors agree with its own fields and leave something to compare.
+    fn validate(&self) -> Result<(), String> {
+        let [b, h, s, d] = self.shape;
+        let numel = [b, h, s, d]
+            .iter()
+            .try_fold(1usize, |n, &x| n.checked_mul(x))
+            .ok_or_else(|| format!("shape {:?} overflows", self.shape))?;
+        if numel == 0 {
             return Err(format!(
-                "rotary_dim from the config is {}, the case says {}",
-                config.rotary_dim(),
-                self.rotary_dim
+                "shape {:?} is empty: nothing to compare",
+                self.shape
             ));
         }
-        let numel: usize = self.shape.iter().product();
+        if d != self.head_dim {
+            return Err(format!(
+                "shape {:?} has head dim {d}, the case says head_dim {}",
+                self.shape, self.head_dim
+            ));
+        }
+        if self.rotary_dim == 0
+            || self.rotary_dim > self.head_dim
+            || !self.rotary_dim.is_multiple_of(2)
+        {
+            return Err(format!(
+                "rotary_dim {} must be even, > 0 and <= head_dim {}",
+                self.rotary_dim, self.head_dim
+            ));
+        }
         for (name, v) in [
             ("q", &self.q),
             ("k", &self.k),
@@ -139,13 +177,42 @@ impl Case {
                 ));
             }
         }
-        if self.positions.len() != self.shape[2] || self.positions.iter().any(|p| *p < 0) {
+        if self.positions.len() != s || self.positions.iter().any(|p| *p < 0) {
+            return Err(format!("`positions` must be {s} non-negative ids"));
+        }
+        if self.inv_freq.len() != self.rotary_dim / 2 {
             return Err(format!(
-                "`positions` must be {} non-negative ids",
-                self.shape[2]
+                "`inv_freq` has {} values, rotary_dim {} needs {}",
+                self.inv_freq.len(),
+                self.rotary_dim,
+                self.rotary_dim / 2
             ));
         }
+        if let Some(f) = self.inv_freq.iter().find(|f| !(f.is_finite() && **f > 0.0)) {
+            return Err(format!("`inv_freq` holds {f}: expected finite values > 0"));
+        }
+        if !self
+            .positions
+            .iter()
+            .any(|&p| p <= tolerance::CONFIG_MAX_POSITION)
+        {
+            return Err(format!(
+                "no position <= {}: the outputs of the config cannot be checked",
+                tolerance::CONFIG_MAX_POSITION
+            ));
+        }
+        Ok(())
+    }
 
+    fn check_valid<B: RopeBackend>(&self, device: &B::Device) -> Result<CaseErrors, String> {
+        let config = self.config().map_err(|e| e.to_string())?;
+        if config.rotary_dim() != self.rotary_dim {
+            return Err(format!(
+                "rotary_dim from the config is {}, the case says {}",
+                config.rotary_dim(),
+                self.rotary_dim
+            ));
+        }
         let freqs = config.frequencies(self.seq_len_for_dynamic);
         if freqs.inv_freq.len() != self.inv_freq.len() {
             return Err(format!(
@@ -194,7 +261,7 @@ impl Case {
             Tensor::<B, 2, Int>::from_data(TensorData::new(self.positions.clone(), [1, s]), device);
         let positions = Positions::ids(ids).with_seq_len(seq_len);
         let (q, k) = rope.apply_qk(input(&self.q), input(&self.k), &positions, AxisOrder::Bhsd);
-        let mut worst = 0.0f64;
+        let (mut worst, mut compared) = (0.0f64, 0usize);
         for (out, expected) in [(q, &self.q_out), (k, &self.k_out)] {
             let out = out
                 .into_data()
@@ -204,8 +271,12 @@ impl Case {
             for (i, (o, e)) in out.iter().zip(expected.iter()).enumerate() {
                 if self.positions[(i / d) % s] <= max_position {
                     worst = max_or_nan(worst, (*o as f64 - e).abs());
+                    compared += 1;
                 }
             }
+        }
+        if compared == 0 {
+            return Err("no output value was compared".into());
         }
         Ok(worst)
     }

@@ -1,52 +1,49 @@
 //! Runs the suite of `tests/suite` on every backend of this build: NdArray and wgpu by
 //! default, CUDA with `--features cuda`, and the autodiff tests under `Autodiff` of each.
+//! A backend that cannot start on this machine is skipped, loudly (see `tests/harness`).
 
+mod harness;
 mod suite;
 
-/// Expands every generic test body of the suite for one backend.
-macro_rules! backend_suite {
-    ($name:ident, $backend:ty) => {
-        mod $name {
-            use burn::backend::autodiff::checkpoint::strategy::BalancedCheckpointing;
-            use burn::backend::Autodiff;
+use harness::Harness;
 
-            type B = $backend;
-
-            fn device() -> burn::tensor::Device<B> {
-                Default::default()
-            }
-
-            backend_suite!(@tests B, device;
-                hf_fixture_parity, matches_f64_oracle, angles_exact_at_long_positions,
-                preserves_norm, relative_position_invariance, offsets_equal_position_ids,
-                inverse_restores_input, gqa_and_axis_orders, partial_rotary_and_empty,
-                length_dependent_scalings, fast_path_matches_tensor_ops, every_element_written,
-                half_precision_storage);
-
-            #[test]
-            fn gradients() {
-                crate::suite::gradients::<Autodiff<B>>(&device());
-            }
-
-            #[test]
-            fn gradients_balanced_checkpointing() {
-                crate::suite::gradients::<Autodiff<B, BalancedCheckpointing>>(&device());
-            }
+/// The suite's tests on backend `$backend`: every generic body of `suite` expanded for it.
+macro_rules! backend_tests {
+    (@tests $b:ty, $device:ident; $($test:ident),* ; $($name:ident: $body:expr),* $(,)?) => {
+        [
+            $((stringify!($test), (|| suite::$test::<$b>(&$device())) as fn()),)*
+            $((stringify!($name), ($body) as fn()),)*
+        ]
+    };
+    ($backend:ty) => {{
+        use burn::backend::autodiff::checkpoint::strategy::BalancedCheckpointing;
+        use burn::backend::Autodiff;
+        type B = $backend;
+        fn device() -> burn::tensor::Device<B> {
+            Default::default()
         }
-    };
-    (@tests $b:ty, $device:ident; $($test:ident),* $(,)?) => {
-        $(
-            #[test]
-            fn $test() {
-                crate::suite::$test::<$b>(&$device());
-            }
-        )*
-    };
+        backend_tests!(@tests B, device;
+            hf_fixture_parity, matches_f64_oracle, angles_exact_at_long_positions,
+            preserves_norm, relative_position_invariance, offsets_equal_position_ids,
+            inverse_restores_input, gqa_and_axis_orders, partial_rotary_and_empty,
+            length_dependent_scalings, fast_path_matches_tensor_ops, every_element_written,
+            half_precision_storage, bench_sized_matches_tensor_ops, out_of_range_positions_are_nan,
+            host_positions_out_of_range_panic, degenerate_shapes;
+            gradients: || suite::gradients::<Autodiff<B>>(&device()),
+            gradients_qk_gqa_strided: || suite::gradients_qk_gqa_strided::<Autodiff<B>>(&device()),
+            gradients_balanced_checkpointing:
+                || suite::gradients::<Autodiff<B, BalancedCheckpointing>>(&device()),
+        )
+    }};
 }
 
-#[cfg(feature = "ndarray")]
-backend_suite!(ndarray, burn::backend::NdArray);
-#[cfg(feature = "wgpu")]
-backend_suite!(wgpu, burn::backend::Wgpu);
-#[cfg(feature = "cuda")]
-backend_suite!(cuda, burn::backend::Cuda);
+fn main() {
+    let mut harness = Harness::new("backends");
+    #[cfg(feature = "ndarray")]
+    harness.backend("ndarray", &backend_tests!(burn::backend::NdArray));
+    #[cfg(feature = "wgpu")]
+    harness.backend("wgpu", &backend_tests!(burn::backend::Wgpu));
+    #[cfg(feature = "cuda")]
+    harness.backend("cuda", &backend_tests!(burn::backend::Cuda));
+    harness.run()
+}

@@ -181,3 +181,150 @@ fn config_json_round_trips() {
     assert_eq!(back.to_string(), config.to_string());
     assert_eq!(back.scaling, config.scaling);
 }
+
+/// What a config computes is validated, not only its inputs: every accepted config has finite,
+/// positive frequencies and attention factor at every length, or an error naming the field.
+#[test]
+fn computed_values_are_validated() {
+    let with_yarn = |theta: f64, mscale: Option<f64>| {
+        let RopeScaling::Yarn(mut y) = yarn(32.0, 1.0) else {
+            unreachable!()
+        };
+        y.mscale = mscale;
+        y.mscale_all_dim = mscale.map(|_| 1.0);
+        RopeConfig::new(64)
+            .with_theta(theta)
+            .with_scaling(RopeScaling::Yarn(y))
+    };
+    let long_rope = |item: f64| {
+        RopeConfig::new(8).with_scaling(RopeScaling::LongRope(LongRopeScaling {
+            short_factor: vec![1.0, 1.0, item, 1.0],
+            long_factor: vec![2.0; 4],
+            original_max_position_embeddings: 1024,
+            factor: None,
+            attention_factor: None,
+        }))
+    };
+    let cases: Vec<(RopeConfig, &[&str])> = vec![
+        // HF raises on this one: YaRN's correction range divides by ln(theta).
+        (
+            with_yarn(1.0, None),
+            &["scaling", "yarn", "theta = 1", "inv_freq"],
+        ),
+        (
+            with_yarn(10_000.0, Some(1e300)),
+            &["scaling", "attention factor"],
+        ),
+        (
+            RopeConfig::new(64).with_theta(5e-324),
+            &["theta", "inv_freq"],
+        ),
+        (
+            RopeConfig::new(64).with_scaling(RopeScaling::Linear { factor: 1e-310 }),
+            &["scaling", "linear", "inv_freq"],
+        ),
+        (
+            RopeConfig::new(64).with_scaling(RopeScaling::DynamicNtk { factor: 1e300 }),
+            &["scaling", "dynamic", "inv_freq"],
+        ),
+        (long_rope(1e-320), &["scaling", "longrope", "inv_freq[2]"]),
+    ];
+    for (config, needles) in cases {
+        assert_rejects(config.validate(), needles);
+        assert_rejects(
+            config.try_init::<burn::backend::NdArray>(&Default::default()),
+            needles,
+        );
+    }
+    // Extreme but sound settings stay accepted.
+    RopeConfig::new(64).with_theta(1e30).validate().unwrap();
+    long_rope(1e-3).validate().unwrap();
+}
+
+/// Sizes are checked before memory is touched: a huge head dim or table is an error, not an
+/// abort on a multi-terabyte allocation.
+#[test]
+fn sizes_are_checked_before_allocating() {
+    let device = Default::default();
+    let init = |config: RopeConfig| config.try_init::<burn::backend::NdArray>(&device);
+    assert_rejects(
+        init(RopeConfig::new(1 << 40)),
+        &["head_dim", "1099511627776"],
+    );
+    assert_rejects(
+        init(RopeConfig::new(128).with_max_positions(i32::MAX as usize)),
+        &["max_positions", "2147483647", "table"],
+    );
+    assert_rejects(
+        RopeConfig::from_hf_str(r#"{"head_dim": 1099511627776, "rope_theta": 10000}"#)
+            .and_then(|c| init(c).map(|_| ())),
+        &["head_dim"],
+    );
+    // The bound itself is comfortable for real models.
+    init(RopeConfig::new(256).with_max_positions(1 << 24)).unwrap();
+}
+
+/// The HF fixture checker never panics and never passes vacuously: a case whose tensors
+/// disagree with its own fields, or leave nothing to compare, is a failure with the reason.
+#[test]
+fn hf_fixture_cases_that_disagree_with_themselves_fail() {
+    use burn_rotary_suite::hf_fixture::Fixture;
+    use serde_json::{json, Value};
+
+    let text = std::fs::read_to_string("tests/fixtures/hf_rope_public.json").unwrap();
+    let file: Value = serde_json::from_str(&text).unwrap();
+    let case = file["cases"][0].clone();
+    let device = Default::default();
+    let check = |edit: &dyn Fn(&mut Value)| {
+        let mut case = case.clone();
+        edit(&mut case);
+        let fixture: Fixture =
+            serde_json::from_value(json!({"generator": "test", "cases": [case]})).unwrap();
+        fixture.cases[0].check::<burn::backend::NdArray>(&device)
+    };
+    assert!(check(&|_| {}).unwrap().passed(), "the unedited case passes");
+    let head_dim = case["head_dim"].as_u64().unwrap();
+    type Edit<'a> = Box<dyn Fn(&mut Value) + 'a>;
+    let edits: Vec<(Edit, &str)> = vec![
+        (
+            Box::new(|c| c["head_dim"] = json!(head_dim + 2)),
+            "head_dim",
+        ),
+        (Box::new(|c| c["shape"][1] = json!(0)), "empty"),
+        (
+            Box::new(|c| c["shape"] = json!([1u64 << 62, 1u64 << 62, 1, head_dim])),
+            "overflows",
+        ),
+        (Box::new(|c| c["q"] = json!([])), "`q` has 0 values"),
+        (
+            Box::new(|c| c["k_out"].as_array_mut().unwrap().pop().map(drop).unwrap()),
+            "`k_out`",
+        ),
+        (Box::new(|c| c["positions"] = json!([])), "positions"),
+        (Box::new(|c| c["inv_freq"] = json!([])), "inv_freq"),
+        (
+            Box::new(|c| c["rotary_dim"] = json!(head_dim + 2)),
+            "rotary_dim",
+        ),
+        (
+            Box::new(|c| {
+                let n = c["positions"].as_array().unwrap().len();
+                c["positions"] = json!(vec![1i64 << 40; n]);
+            }),
+            "no position",
+        ),
+    ];
+    for (edit, needle) in edits {
+        let error = check(&*edit).expect_err(needle);
+        assert!(
+            error.contains(needle),
+            "`{error}` does not mention `{needle}`"
+        );
+    }
+
+    let empty = std::env::temp_dir().join(format!("no_cases_{}.json", std::process::id()));
+    std::fs::write(&empty, r#"{"generator": "test", "cases": []}"#).unwrap();
+    let error = Fixture::load(empty.to_str().unwrap()).expect_err("no cases");
+    std::fs::remove_file(&empty).ok();
+    assert!(error.contains("no cases"), "{error}");
+}

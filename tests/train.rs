@@ -13,14 +13,8 @@ use burn_rotary_suite::data::{Retrieval, SplitMix, Task, TaskSpec};
 use burn_rotary_suite::model::TransformerConfig;
 use burn_rotary_suite::train::{evaluate, train, TrainConfig};
 
-fn seed() -> u64 {
-    let seed = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos() as u64;
-    println!("seed {seed}");
-    seed
-}
+mod harness;
+use harness::{seed, Harness, Test};
 
 fn tiny(vocab: usize, rope: RopeConfig) -> TransformerConfig {
     TransformerConfig::new(vocab, rope)
@@ -171,33 +165,33 @@ fn record_round_trip<B: Backend + RopeBackend>(device: &B::Device) {
     std::fs::remove_dir_all(dir).ok();
 }
 
-macro_rules! train_suite {
-    ($name:ident, $backend:ty) => {
-        mod $name {
-            use super::*;
-            type B = $backend;
-
-            #[test]
-            fn tiny_model_loss_falls() {
-                loss_falls::<Autodiff<B>>(&Default::default());
-            }
-
-            #[test]
-            fn block_gradients_match_finite_differences_and_tensor_ops() {
-                block_gradients::<Autodiff<B>>(&Default::default());
-            }
-
-            #[test]
-            fn record_round_trips() {
-                record_round_trip::<B>(&Default::default());
-            }
-        }
-    };
+/// The training tests on backend `$backend`.
+macro_rules! train_tests {
+    ($backend:ty) => {{
+        type B = $backend;
+        let tests: [Test; 3] = [
+            ("tiny_model_loss_falls", || {
+                loss_falls::<Autodiff<B>>(&Default::default())
+            }),
+            (
+                "block_gradients_match_finite_differences_and_tensor_ops",
+                || block_gradients::<Autodiff<B>>(&Default::default()),
+            ),
+            ("record_round_trips", || {
+                record_round_trip::<B>(&Default::default())
+            }),
+        ];
+        tests
+    }};
 }
 
-#[cfg(feature = "ndarray")]
-train_suite!(ndarray, burn::backend::NdArray);
-#[cfg(feature = "wgpu")]
-train_suite!(wgpu, burn::backend::Wgpu);
-#[cfg(feature = "cuda")]
-train_suite!(cuda, burn::backend::Cuda);
+fn main() {
+    let mut harness = Harness::new("train");
+    #[cfg(feature = "ndarray")]
+    harness.backend("ndarray", &train_tests!(burn::backend::NdArray));
+    #[cfg(feature = "wgpu")]
+    harness.backend("wgpu", &train_tests!(burn::backend::Wgpu));
+    #[cfg(feature = "cuda")]
+    harness.backend("cuda", &train_tests!(burn::backend::Cuda));
+    harness.run()
+}

@@ -113,58 +113,140 @@ fn positions<B: Backend>(
     }
 }
 
-/// Random shapes, both axis orders, every position kind, contiguous and strided inputs: the
-/// fast path equals the tensor-op path.
+/// The storage dtypes this backend has: f32, and f16 / bf16 where supported.
+pub(super) fn dtypes<B: Backend>(device: &B::Device) -> Vec<DType> {
+    let mut dtypes = vec![DType::F32];
+    for dtype in [DType::F16, DType::BF16] {
+        if B::supports_dtype(device, dtype) {
+            dtypes.push(dtype);
+        } else {
+            println!("{dtype:?} not supported by this backend: not tested");
+        }
+    }
+    dtypes
+}
+
+/// How far two results computed in f32 from the same inputs may be apart once stored in
+/// `dtype`: f32's arithmetic differences, or one rounding of each to the storage precision
+/// (half an ulp at the largest magnitude, twice).
+pub(super) fn tolerance(dtype: DType, largest: f64) -> f64 {
+    let eps = match dtype {
+        DType::F16 => 2f64.powi(-10),
+        DType::BF16 => 2f64.powi(-7),
+        _ => return 1e-5,
+    };
+    eps * largest.max(1.0)
+}
+
+/// Asserts `actual` equals `expected` within `dtype`'s [`tolerance`].
+fn assert_matches(
+    actual: Tensor<impl Backend, 4>,
+    expected: Tensor<impl Backend, 4>,
+    dtype: DType,
+    what: &str,
+) {
+    assert_eq!(actual.dtype(), dtype, "{what}: output dtype");
+    let expected = values(expected);
+    let largest = expected.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+    assert_close(&values(actual), &expected, tolerance(dtype, largest), what);
+}
+
+/// Random shapes, both axis orders, every position kind, contiguous and strided inputs (a
+/// transposed view, and one whose head dim is not contiguous), every storage dtype: the fast
+/// path equals the tensor-op path.
 pub fn fast_path_matches_tensor_ops<B: RopeBackend>(device: &B::Device) {
     let mut rng = Rng::new(fresh_seed::<B>(device));
-    for (i, case) in cases(&mut rng).into_iter().enumerate() {
-        let config = RopeConfig::new(case.head_dim)
-            .with_rotary_dim(Some(case.rotary_dim))
-            .with_layout(case.layout)
-            .with_theta(10_000.0 * (1 + i) as f64);
-        let rope = config.init::<B>(device);
-        let oracle = config.init::<B>(device).with_tensor_ops(true);
-        let Case {
-            batch,
-            q_heads,
-            k_heads,
-            seq,
-            head_dim,
-            ..
-        } = case;
-        for kind in 0..4 {
-            let pos = positions::<B>(kind, batch, seq, &mut rng, device);
-            for axes in [AxisOrder::Bhsd, AxisOrder::Bshd] {
-                let shape = |heads| match axes {
-                    AxisOrder::Bhsd => [batch, heads, seq, head_dim],
-                    AxisOrder::Bshd => [batch, seq, heads, head_dim],
-                };
-                // A strided view: the transpose of a contiguous tensor of the other order.
-                let strided = |heads| {
-                    let [a, b, c, d] = shape(heads);
-                    normal::<B>([a, c, b, d], device).swap_dims(1, 2)
-                };
-                for (q, k) in [
-                    (
-                        normal::<B>(shape(q_heads), device),
-                        normal::<B>(shape(k_heads), device),
-                    ),
-                    (strided(q_heads), strided(k_heads)),
-                ] {
-                    let (qf, kf) = rope.apply_qk(q.clone(), k.clone(), &pos, axes);
-                    let (qo, ko) = oracle.apply_qk(q.clone(), k.clone(), &pos, axes);
-                    let what = format!("case {i} kind {kind} {axes:?}");
-                    assert_close(&values(qf), &values(qo.clone()), 1e-5, &what);
-                    assert_close(&values(kf), &values(ko), 1e-5, &what);
-                    let single = rope.apply(q.clone(), &pos, axes);
-                    assert_close(&values(single), &values(qo), 1e-5, &what);
-                }
+    let cases = cases(&mut rng);
+    for dtype in dtypes::<B>(device) {
+        // Half precision: the fixed cases, which cover every shape class.
+        let count = if dtype == DType::F32 { cases.len() } else { 5 };
+        for (i, case) in cases.iter().take(count).enumerate() {
+            check_case::<B>(i, case, dtype, &mut rng, device);
+        }
+    }
+}
+
+fn check_case<B: RopeBackend>(
+    i: usize,
+    case: &Case,
+    dtype: DType,
+    rng: &mut Rng,
+    device: &B::Device,
+) {
+    let config = RopeConfig::new(case.head_dim)
+        .with_rotary_dim(Some(case.rotary_dim))
+        .with_layout(case.layout)
+        .with_theta(10_000.0 * (1 + i) as f64);
+    let rope = config.init::<B>(device);
+    let oracle = config.init::<B>(device).with_tensor_ops(true);
+    let &Case {
+        batch,
+        q_heads,
+        k_heads,
+        seq,
+        head_dim,
+        ..
+    } = case;
+    for kind in 0..4 {
+        let pos = positions::<B>(kind, batch, seq, rng, device);
+        for axes in [AxisOrder::Bhsd, AxisOrder::Bshd] {
+            let shape = |heads| match axes {
+                AxisOrder::Bhsd => [batch, heads, seq, head_dim],
+                AxisOrder::Bshd => [batch, seq, heads, head_dim],
+            };
+            let contiguous = |heads| normal::<B>(shape(heads), device).cast(dtype);
+            // A strided view: the transpose of a contiguous tensor of the other order.
+            let transposed = |heads| {
+                let [a, b, c, d] = shape(heads);
+                normal::<B>([a, c, b, d], device)
+                    .cast(dtype)
+                    .swap_dims(1, 2)
+            };
+            // The head dim strided (the gradient of a transposed product).
+            let head_dim_strided = |heads| {
+                let [a, b, c, d] = shape(heads);
+                normal::<B>([a, b, d, c], device)
+                    .cast(dtype)
+                    .swap_dims(2, 3)
+            };
+            for (layout, q, k) in [
+                ("contiguous", contiguous(q_heads), contiguous(k_heads)),
+                ("transposed", transposed(q_heads), transposed(k_heads)),
+                (
+                    "head dim strided",
+                    head_dim_strided(q_heads),
+                    head_dim_strided(k_heads),
+                ),
+            ] {
+                let (qf, kf) = rope.apply_qk(q.clone(), k.clone(), &pos, axes);
+                let (qo, ko) = oracle.apply_qk(q.clone(), k.clone(), &pos, axes);
+                let what = format!("case {i} {dtype:?} kind {kind} {axes:?} {layout}");
+                assert_matches(qf, qo.clone(), dtype, &what);
+                assert_matches(kf, ko, dtype, &what);
+                let single = rope.apply(q.clone(), &pos, axes);
+                assert_matches(single, qo, dtype, &what);
             }
         }
     }
 }
 
-/// Every output element is written: outputs land in memory that held NaNs just before.
+/// A benchmark-sized input, where each unit of the fused kernel loops over all 40 heads of
+/// q and k: equal to the tensor-op path.
+pub fn bench_sized_matches_tensor_ops<B: RopeBackend>(device: &B::Device) {
+    fresh_seed::<B>(device);
+    let config = RopeConfig::new(64).with_theta(500_000.0);
+    let rope = config.init::<B>(device);
+    let oracle = config.init::<B>(device).with_tensor_ops(true);
+    let q = normal::<B>([1, 32, 2048, 64], device);
+    let k = normal::<B>([1, 8, 2048, 64], device);
+    let (qf, kf) = rope.forward_qk(q.clone(), k.clone(), 1000);
+    let (qo, ko) = oracle.forward_qk(q, k, 1000);
+    assert_matches(qf, qo, DType::F32, "q [1, 32, 2048, 64]");
+    assert_matches(kf, ko, DType::F32, "k [1, 8, 2048, 64]");
+}
+
+/// Every output element is written, in every storage dtype: outputs land in memory that held
+/// NaNs just before.
 pub fn every_element_written<B: RopeBackend>(device: &B::Device) {
     fresh_seed::<B>(device);
     let config = RopeConfig::new(40)
@@ -172,18 +254,25 @@ pub fn every_element_written<B: RopeBackend>(device: &B::Device) {
         .with_layout(RopeLayout::Interleaved);
     let rope = config.init::<B>(device);
     let oracle = config.init::<B>(device).with_tensor_ops(true);
-    for _ in 0..3 {
-        // Fill and free buffers of the output's size, so the allocator hands them out again.
-        let poison = Tensor::<B, 4>::full([3, 5, 17, 40], f32::NAN, device);
-        let _ = values(poison.clone().narrow(3, 0, 1));
-        drop(poison);
-        let x = normal::<B>([3, 5, 17, 40], device);
-        let out = values(rope.forward(x.clone(), 77));
-        assert!(
-            out.iter().all(|v| v.is_finite()),
-            "an output element was not written"
-        );
-        assert_close(&out, &values(oracle.forward(x, 77)), 1e-5, "poisoned");
+    for dtype in dtypes::<B>(device) {
+        for _ in 0..3 {
+            // Fill and free buffers of the output's size, so the allocator hands them out again.
+            let poison = Tensor::<B, 4>::full([3, 5, 17, 40], f32::NAN, device).cast(dtype);
+            let _ = values(poison.clone().narrow(3, 0, 1));
+            drop(poison);
+            let x = normal::<B>([3, 5, 17, 40], device).cast(dtype);
+            let out = rope.forward(x.clone(), 77);
+            assert!(
+                values(out.clone()).iter().all(|v| v.is_finite()),
+                "{dtype:?}: an output element was not written"
+            );
+            assert_matches(
+                out,
+                oracle.forward(x, 77),
+                dtype,
+                &format!("poisoned {dtype:?}"),
+            );
+        }
     }
 }
 

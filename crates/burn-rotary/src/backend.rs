@@ -12,6 +12,7 @@
 
 use burn::tensor::backend::Backend;
 use burn::tensor::ops::{FloatTensor, IntTensor};
+use burn::tensor::DType;
 
 use crate::config::RopeLayout;
 use crate::reference;
@@ -47,6 +48,9 @@ pub struct RopeSpec {
     pub axes: AxisOrder,
     /// Rotate by `-angle` (the transpose rotation: the backward of RoPE).
     pub inverse: bool,
+    /// Exclusive bound of valid positions. A row whose position is negative or at least this
+    /// comes out as NaN (every element of it), never as a read outside the table.
+    pub max_positions: usize,
 }
 
 impl RopeSpec {
@@ -57,6 +61,33 @@ impl RopeSpec {
             ..self
         }
     }
+
+    /// Panics unless a table of this dtype and shape serves this spec: `f32`, shaped
+    /// `[rows, 2, rotary_dim / 2]` with the rows of [`table_rows`](crate::table::table_rows)
+    /// `(max_positions)` at least, so that no valid position reads outside it.
+    pub fn check_table(&self, op: &str, dtype: DType, shape: &[usize]) {
+        assert!(
+            dtype == DType::F32,
+            "{op}: the angle table must be f32, got {dtype:?}"
+        );
+        let rows = crate::table::table_rows(self.max_positions);
+        let half = self.rotary_dim / 2;
+        assert!(
+            shape.len() == 3 && shape[0] >= rows && shape[1] == 2 && shape[2] == half,
+            "{op}: expected an angle table of shape [>= {rows}, 2, {half}] (max_positions {}, \
+             rotary_dim {}), got {shape:?}",
+            self.max_positions,
+            self.rotary_dim
+        );
+    }
+}
+
+/// Panics unless q and k share their dtype (one kernel reads both).
+pub(crate) fn check_same_dtype(op: &str, q: DType, k: DType) {
+    assert!(
+        q == k,
+        "{op}: q and k must have the same dtype, got q {q:?} and k {k:?}"
+    );
 }
 
 /// The position of every row, as a backend sees it.
@@ -84,7 +115,10 @@ impl<B: Backend> Clone for PositionsPrimitive<B> {
 ///
 /// `table` is the `[rows, 2, rotary_dim / 2]` `f32` angle table of [`crate::table`]; a
 /// position `p` uses rows `p % FINE` and `FINE + p / FINE`. Implementations return a new tensor
-/// of the input's shape, axis order and dtype, contiguous.
+/// of the input's shape, axis order and dtype, contiguous, and hold two promises whatever the
+/// inputs: no read outside the table (a position outside `0..spec.max_positions` makes its row
+/// NaN, the rest of the batch is unaffected), and a panic naming the problem for a table that
+/// fails [`RopeSpec::check_table`] or for q and k of different dtypes.
 pub trait RopeBackend: Backend {
     /// Rotates `x` (`[batch, heads, seq, head_dim]` or `[batch, seq, heads, head_dim]`).
     fn rope(

@@ -4,7 +4,16 @@ use burn::config::Config;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{check_positive, RopeError};
-use crate::scaling::{Frequencies, FrequencyContext, RopeScaling};
+use crate::scaling::{Frequencies, FrequencyContext, RopeScaling, SeqLenRule};
+use crate::table::table_rows;
+
+/// The largest head dim a config accepts.
+pub const MAX_HEAD_DIM: usize = 1 << 16;
+
+/// The largest angle table a module builds, in `f32` values (128 MiB): `rotary_dim` times
+/// `1024 + max_positions / 1024 + 1` rows, e.g. `max_positions` up to ~2.6e8 at rotary dim 128.
+/// Larger tables would not fit one storage buffer on many wgpu devices.
+pub const MAX_TABLE_VALUES: usize = 1 << 25;
 
 /// Which elements of a head are rotated together.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
@@ -86,13 +95,16 @@ impl RopeConfig {
         self.rotary_dim.unwrap_or(self.head_dim)
     }
 
-    /// Checks every field; the error names the first bad one and its value.
+    /// Checks every field, and what they compute: the error names the first bad field and its
+    /// value. An accepted config has finite, positive inverse frequencies and attention factor
+    /// at every sequence length, finite angles at every position below `max_positions`, and an
+    /// angle table of at most [`MAX_TABLE_VALUES`] values.
     pub fn validate(&self) -> Result<(), RopeError> {
-        if self.head_dim == 0 || !self.head_dim.is_multiple_of(2) {
+        if self.head_dim == 0 || !self.head_dim.is_multiple_of(2) || self.head_dim > MAX_HEAD_DIM {
             return Err(RopeError::invalid(
                 "head_dim",
                 self.head_dim,
-                "an even number > 0",
+                format!("an even number in 2..={MAX_HEAD_DIM}"),
             ));
         }
         let rotary_dim = self.rotary_dim();
@@ -133,11 +145,100 @@ impl RopeConfig {
                     format!("rotary_dim / 2 = {} values", rotary_dim / 2),
                 ));
             }
-            if let Some(bad) = inv_freq.iter().find(|f| !f.is_finite()) {
-                return Err(RopeError::invalid("inv_freq", bad, "finite values"));
+            if let Some(bad) = inv_freq.iter().find(|f| !(f.is_finite() && **f >= 0.0)) {
+                return Err(RopeError::invalid("inv_freq", bad, "finite values >= 0"));
             }
         }
-        self.scaling.validate(rotary_dim)
+        let values = table_rows(self.max_positions).saturating_mul(rotary_dim);
+        if values > MAX_TABLE_VALUES {
+            return Err(RopeError::invalid(
+                "max_positions",
+                self.max_positions,
+                format!(
+                    "an angle table of at most {MAX_TABLE_VALUES} values, not {values} \
+                     (rotary_dim {rotary_dim} x {} rows)",
+                    table_rows(self.max_positions)
+                ),
+            ));
+        }
+        self.scaling.validate(rotary_dim)?;
+        self.validate_frequencies()
+    }
+
+    /// Checks what the fields compute, at every sequence length where the frequencies change.
+    fn validate_frequencies(&self) -> Result<(), RopeError> {
+        let lengths = match self.scaling.seq_len_rule(self.max_position_embeddings) {
+            SeqLenRule::Static => vec![None],
+            SeqLenRule::Switch { threshold } => vec![None, Some(threshold.saturating_add(1))],
+            // The factor grows with the length: its ends bound it.
+            SeqLenRule::Continuous { threshold } => {
+                vec![
+                    None,
+                    Some(threshold.saturating_add(1)),
+                    Some(self.max_positions),
+                ]
+            }
+        };
+        let field = if self.inv_freq.is_some() {
+            "inv_freq"
+        } else if self.scaling == RopeScaling::None {
+            "theta"
+        } else {
+            "scaling"
+        };
+        let what = || {
+            format!(
+                "{} (theta = {}, rotary_dim = {})",
+                self.scaling.rope_type(),
+                self.theta,
+                self.rotary_dim()
+            )
+        };
+        // The largest angle: every position below `max_positions` has a finite one.
+        let last = self.max_positions.saturating_sub(1) as f64;
+        for seq_len in lengths {
+            let freqs = self.frequencies(seq_len);
+            let at = seq_len.map_or(String::new(), |l| format!(" at sequence length {l}"));
+            if let Some((i, f)) = freqs
+                .inv_freq
+                .iter()
+                .enumerate()
+                .find(|(_, f)| !(f.is_finite() && **f >= 0.0 && (**f * last).is_finite()))
+            {
+                return Err(RopeError::invalid(
+                    field,
+                    what(),
+                    format!(
+                        "settings whose inverse frequencies are finite and > 0 at every \
+                         position{at}: inv_freq[{i}] = {f:e}"
+                    ),
+                ));
+            }
+            if self.inv_freq.is_none() {
+                if let Some((i, f)) = freqs.inv_freq.iter().enumerate().find(|(_, f)| **f <= 0.0) {
+                    return Err(RopeError::invalid(
+                        field,
+                        what(),
+                        format!(
+                            "settings whose inverse frequencies are > 0{at}: inv_freq[{i}] = {f:e}"
+                        ),
+                    ));
+                }
+            }
+            // It scales f32 table values: it must be a normal f32.
+            let a = freqs.attention_factor;
+            if !(f64::from(f32::MIN_POSITIVE)..=f64::from(f32::MAX)).contains(&a) {
+                return Err(RopeError::invalid(
+                    "scaling",
+                    what(),
+                    format!(
+                        "settings whose attention factor is finite and > 0 (a normal f32){at}: \
+                         it is {a:e}"
+                    ),
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// Inverse frequencies and attention factor for a sequence of `seq_len` positions (`None`:

@@ -32,6 +32,7 @@ mod hf;
 mod module;
 #[cfg(feature = "ndarray")]
 mod ndarray;
+mod positions;
 pub mod reference;
 mod scaling;
 pub mod table;
@@ -39,7 +40,8 @@ pub mod table;
 pub use backend::{AxisOrder, PositionsPrimitive, RopeBackend, RopeSpec};
 pub use config::{RopeConfig, RopeLayout};
 pub use error::RopeError;
-pub use module::{Positions, Rope};
+pub use module::Rope;
+pub use positions::Positions;
 pub use scaling::{
     default_inv_freq, Frequencies, FrequencyContext, Llama3Scaling, LongRopeScaling, RopeScaling,
     SeqLenRule, YarnScaling,

@@ -1,129 +1,38 @@
 //! The [`Rope`] module.
 
+use std::any::Any;
+use std::sync::{Arc, Mutex};
+
 use burn::module::Module;
 use burn::tensor::backend::Backend;
-use burn::tensor::{DType, Int, Tensor, TensorCreationOptions, TensorPrimitive};
+use burn::tensor::{DType, Tensor, TensorCreationOptions, TensorPrimitive};
 
-use crate::backend::{AxisOrder, PositionsPrimitive, RopeBackend, RopeSpec};
+use crate::backend::{check_same_dtype, AxisOrder, RopeBackend, RopeSpec};
 use crate::config::RopeConfig;
 use crate::error::RopeError;
+use crate::positions::Positions;
 use crate::reference;
 use crate::scaling::SeqLenRule;
 use crate::table::build_table;
 
-/// Where the rows of q and k sit in their sequences.
-///
-/// HF's length-dependent scalings (dynamic NTK, LongRoPE) choose their frequencies from the
-/// sequence length `largest position + 1`; [`Positions::with_seq_len`] sets it explicitly
-/// (otherwise it is derived, which for id tensors reads their maximum back from the device).
-#[derive(Debug, Clone)]
-pub struct Positions<B: Backend> {
-    kind: PositionKind<B>,
-    seq_len: Option<usize>,
-}
+/// How many length-dependent tables (dynamic NTK) a module keeps.
+const CACHED_TABLES: usize = 4;
 
-#[derive(Debug, Clone)]
-enum PositionKind<B: Backend> {
-    Offset(usize),
-    Offsets(Tensor<B, 1, Int>),
-    Ids(Tensor<B, 2, Int>),
-}
+/// The most recent tables built for a sequence length (dynamic NTK), most recent last, shared
+/// by the clones of a module: every layer of a model that calls it at one length builds and
+/// uploads the table once. Entries are `Tensor<B, 3>`, type-erased so that the module derive
+/// skips the field.
+#[derive(Clone, Default)]
+struct LengthTables(Arc<Mutex<Vec<LengthTable>>>);
 
-impl<B: Backend> Positions<B> {
-    /// Row `s` of every sequence is at position `offset + s` (e.g. the KV-cache length).
-    pub fn offset(offset: usize) -> Self {
-        Self {
-            kind: PositionKind::Offset(offset),
-            seq_len: None,
-        }
-    }
+/// A sequence length and its table (a `Tensor<B, 3>`).
+type LengthTable = (usize, Box<dyn Any + Send>);
 
-    /// Row `s` of sequence `b` is at `offsets[b] + s`: per-sequence KV-cache lengths.
-    ///
-    /// # Shapes
-    /// - offsets: `[batch]`, non-negative.
-    pub fn offsets(offsets: Tensor<B, 1, Int>) -> Self {
-        Self {
-            kind: PositionKind::Offsets(offsets),
-            seq_len: None,
-        }
-    }
-
-    /// Explicit position ids, e.g. for packed sequences.
-    ///
-    /// # Shapes
-    /// - ids: `[batch, seq]`, or `[1, seq]` shared by the batch; non-negative.
-    pub fn ids(ids: Tensor<B, 2, Int>) -> Self {
-        Self {
-            kind: PositionKind::Ids(ids),
-            seq_len: None,
-        }
-    }
-
-    /// Sets the sequence length that length-dependent scalings use.
-    pub fn with_seq_len(mut self, seq_len: usize) -> Self {
-        self.seq_len = Some(seq_len);
-        self
-    }
-
-    /// The sequence length: the explicit one, else the largest position + 1.
-    fn seq_len(&self, seq: usize) -> usize {
-        if let Some(len) = self.seq_len {
-            return len;
-        }
-        let max_of = |max: Tensor<B, 1, Int>| max.into_scalar_i64();
-        match &self.kind {
-            PositionKind::Offset(offset) => offset + seq,
-            PositionKind::Offsets(offsets) => max_of(offsets.clone().max()) as usize + seq,
-            PositionKind::Ids(ids) => max_of(ids.clone().max()) as usize + 1,
-        }
-    }
-
-    fn primitive(&self) -> PositionsPrimitive<B> {
-        match &self.kind {
-            PositionKind::Offset(offset) => PositionsPrimitive::Offset(*offset),
-            PositionKind::Offsets(t) => PositionsPrimitive::Offsets(t.clone().into_primitive()),
-            PositionKind::Ids(t) => PositionsPrimitive::Ids(t.clone().into_primitive()),
-        }
-    }
-
-    fn check(&self, op: &str, batch: usize, seq: usize, max_positions: usize) {
-        match &self.kind {
-            PositionKind::Offset(offset) => assert!(
-                offset + seq <= max_positions,
-                "{op}: positions {offset}..{} exceed max_positions = {max_positions}",
-                offset + seq
-            ),
-            PositionKind::Offsets(offsets) => assert!(
-                offsets.dims() == [batch],
-                "{op}: expected offsets of shape [{batch}], got {:?}",
-                offsets.dims()
-            ),
-            PositionKind::Ids(ids) => {
-                let [rows, len] = ids.dims();
-                assert!(
-                    (rows == batch || rows == 1) && len == seq,
-                    "{op}: expected position ids of shape [{batch}, {seq}] or [1, {seq}], got {:?}",
-                    ids.dims()
-                );
-            }
-        }
-    }
-}
-
-trait IntoScalarI64 {
-    fn into_scalar_i64(self) -> i64;
-}
-
-impl<B: Backend> IntoScalarI64 for Tensor<B, 1, Int> {
-    fn into_scalar_i64(self) -> i64 {
-        let value: i64 = self
-            .into_data()
-            .convert::<i64>()
-            .to_vec::<i64>()
-            .expect("int data")[0];
-        assert!(value >= 0, "Rope: negative position {value}");
-        value
+impl core::fmt::Debug for LengthTables {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let cache = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let lengths: Vec<usize> = cache.iter().map(|(len, _)| *len).collect();
+        f.debug_tuple("LengthTables").field(&lengths).finish()
     }
 }
 
@@ -155,6 +64,9 @@ pub struct Rope<B: Backend> {
     long_table: Option<Tensor<B, 3>>,
     #[module(skip)]
     config: RopeConfig,
+    /// Tables of the lengths past a [`SeqLenRule::Continuous`] threshold, most recent last.
+    #[module(skip)]
+    length_tables: LengthTables,
     /// Run the plain tensor-op path instead of the backend's own (see [`Rope::with_tensor_ops`]).
     #[module(skip)]
     tensor_ops: bool,
@@ -174,6 +86,7 @@ impl RopeConfig {
             table: self.table(None, device),
             long_table,
             config: self.clone(),
+            length_tables: Default::default(),
             tensor_ops: false,
         })
     }
@@ -222,7 +135,7 @@ impl<B: RopeBackend> Rope<B> {
     /// - output: same as `x`
     ///
     /// # Panics
-    /// If the last axis is not `head_dim`, or the positions reach `max_positions`.
+    /// If the last axis is not `head_dim`, or `offset + seq > max_positions`.
     pub fn forward(&self, x: Tensor<B, 4>, offset: usize) -> Tensor<B, 4> {
         self.apply(x, &Positions::offset(offset), AxisOrder::Bhsd)
     }
@@ -299,6 +212,13 @@ impl<B: RopeBackend> Rope<B> {
             q.dims(),
             k.dims()
         );
+        let heads = |t: &Tensor<B, 4>| axes.split(t.dims()).1;
+        if heads(&q) == 0 || heads(&k) == 0 {
+            // One of them is empty: rotate the other alone.
+            let q = self.rotate(q, positions, axes, false);
+            return (q, self.rotate(k, positions, axes, false));
+        }
+        check_same_dtype(op, q.dtype(), k.dtype());
         let Some((table, spec)) = self.prepare(op, q.dims(), positions, axes, false) else {
             return (q, k);
         };
@@ -363,6 +283,7 @@ impl<B: RopeBackend> Rope<B> {
             rotary_dim: self.config.rotary_dim(),
             axes,
             inverse,
+            max_positions: self.config.max_positions,
         };
         Some((self.table_for(positions, seq), spec))
     }
@@ -387,11 +308,39 @@ impl<B: RopeBackend> Rope<B> {
             SeqLenRule::Continuous { threshold } => {
                 let len = positions.seq_len(seq);
                 if len > threshold {
-                    self.config.table(Some(len), &self.table.device())
+                    self.length_table(len)
                 } else {
                     self.table.clone()
                 }
             }
         }
+    }
+
+    /// The table of the frequencies at sequence length `len`, from the cache or built (and
+    /// cached) on this module's device.
+    fn length_table(&self, len: usize) -> Tensor<B, 3> {
+        let device = self.table.device();
+        let mut cache = self
+            .length_tables
+            .0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let hit = cache.iter().position(|(l, t)| {
+            *l == len
+                && t.downcast_ref::<Tensor<B, 3>>()
+                    .is_some_and(|t| t.device() == device)
+        });
+        if let Some(i) = hit {
+            let entry = cache.remove(i);
+            let table = entry.1.downcast_ref::<Tensor<B, 3>>().cloned();
+            cache.push(entry);
+            return table.expect("checked above");
+        }
+        let table = self.config.table(Some(len), &device);
+        if cache.len() == CACHED_TABLES {
+            cache.remove(0);
+        }
+        cache.push((len, Box::new(table.clone())));
+        table
     }
 }

@@ -1,7 +1,8 @@
 //! NdArray's RoPE: one pass over the data with the rotation of each position computed once
 //! and shared by all its heads, split across threads with rayon.
 //!
-//! Same math as [`crate::reference`], which is its test oracle.
+//! Same math as [`crate::reference`], which is its test oracle. A row whose position is outside
+//! `0..max_positions` comes out NaN.
 
 use std::borrow::Cow;
 use std::mem::MaybeUninit;
@@ -16,7 +17,7 @@ use burn_ndarray::{
 use ndarray::{ArrayView, IxDyn};
 use rayon::prelude::*;
 
-use crate::backend::{AxisOrder, PositionsPrimitive, RopeBackend, RopeSpec};
+use crate::backend::{check_same_dtype, AxisOrder, PositionsPrimitive, RopeBackend, RopeSpec};
 use crate::config::RopeLayout;
 use crate::table::rows_of;
 
@@ -47,6 +48,7 @@ where
         positions: PositionsPrimitive<Self>,
         spec: RopeSpec,
     ) -> (FloatTensor<Self>, FloatTensor<Self>) {
+        check_same_dtype("rope (NdArray)", q.dtype(), k.dtype());
         let float = |t: &NdArrayTensor| matches!(t, NdArrayTensor::F32(_) | NdArrayTensor::F64(_));
         if !(float(&q) && float(&k)) {
             let q = crate::reference::rope::<Self>(q, table.clone(), positions.clone(), spec);
@@ -78,9 +80,10 @@ impl HostAngles {
     {
         let dims: [usize; 4] = x.shape().dims();
         let (batch, _, seq, _) = spec.axes.split(dims);
-        let ids = position_ids::<E, I, Q>(positions, batch, seq);
+        spec.check_table("rope (NdArray)", table.dtype(), &table.shape().dims::<3>());
+        let ids = position_ids::<E, I, Q>(positions, batch, seq, spec.max_positions);
         let NdArrayTensor::F32(table) = table else {
-            panic!("rope: the angle table must be f32, got {:?}", table.dtype());
+            unreachable!("checked: the table is f32");
         };
         let table = table.view();
         let table = match table.as_slice() {
@@ -119,9 +122,10 @@ impl HostAngles {
     }
 }
 
-/// Position ids on the host: `rows` position rows (1 or `batch`) of `seq` ids.
+/// Position ids on the host: `rows` position rows (1 or `batch`) of `seq` ids; `None` for a
+/// position out of range.
 struct HostIds {
-    ids: Vec<usize>,
+    ids: Vec<Option<usize>>,
     rows: usize,
 }
 
@@ -129,31 +133,40 @@ fn position_ids<E: FloatNdArrayElement, I: IntNdArrayElement, Q: QuantElement>(
     positions: PositionsPrimitive<NdArray<E, I, Q>>,
     batch: usize,
     seq: usize,
+    max_positions: usize,
 ) -> HostIds
 where
     NdArrayTensor: From<SharedArray<E>> + From<SharedArray<I>>,
 {
-    let host = |t: IntTensor<NdArray<E, I, Q>>| -> Vec<usize> {
+    let in_range = |p: i64| usize::try_from(p).ok().filter(|&p| p < max_positions);
+    let host = |t: IntTensor<NdArray<E, I, Q>>| -> Vec<i64> {
         Tensor::<NdArray<E, I, Q>, 1, Int>::from_primitive(t)
             .into_data()
             .convert::<i64>()
             .to_vec::<i64>()
             .expect("int tensor data")
-            .into_iter()
-            .map(|p| usize::try_from(p).unwrap_or_else(|_| panic!("rope: negative position {p}")))
-            .collect()
+    };
+    let run = |start: Option<usize>| {
+        (0..seq).map(move |s| {
+            start
+                .and_then(|o| o.checked_add(s))
+                .filter(|&p| p < max_positions)
+        })
     };
     match positions {
         PositionsPrimitive::Offset(offset) => HostIds {
-            ids: (offset..offset + seq).collect(),
+            ids: run(Some(offset)).collect(),
             rows: 1,
         },
         PositionsPrimitive::Offsets(offsets) => HostIds {
-            ids: host(offsets).into_iter().flat_map(|o| o..o + seq).collect(),
+            ids: host(offsets)
+                .into_iter()
+                .flat_map(|o| run(in_range(o)))
+                .collect(),
             rows: batch,
         },
         PositionsPrimitive::Ids(ids) => {
-            let ids = host(ids);
+            let ids: Vec<_> = host(ids).into_iter().map(in_range).collect();
             HostIds {
                 rows: ids.len() / seq.max(1),
                 ids,
@@ -175,6 +188,11 @@ fn angles(table: &[f32], ids: &HostIds, spec: RopeSpec) -> (Vec<f32>, Vec<f32>) 
     let mut cos = Vec::with_capacity(ids.ids.len() * half);
     let mut sin = Vec::with_capacity(ids.ids.len() * half);
     for &p in &ids.ids {
+        let Some(p) = p else {
+            cos.extend(std::iter::repeat_n(f32::NAN, half));
+            sin.extend(std::iter::repeat_n(f32::NAN, half));
+            continue;
+        };
         let (fine, coarse) = rows_of(p);
         let ((cf, sf), (cc, sc)) = (row(fine).split_at(half), row(coarse).split_at(half));
         for i in 0..half {
@@ -187,6 +205,7 @@ fn angles(table: &[f32], ids: &HostIds, spec: RopeSpec) -> (Vec<f32>, Vec<f32>) 
 
 trait Real:
     Copy
+    + PartialEq
     + Send
     + Sync
     + Add<Output = Self>
@@ -196,7 +215,14 @@ trait Real:
 {
 }
 impl<T> Real for T where
-    T: Copy + Send + Sync + Add<Output = T> + Sub<Output = T> + Mul<Output = T> + Neg<Output = T>
+    T: Copy
+        + PartialEq
+        + Send
+        + Sync
+        + Add<Output = T>
+        + Sub<Output = T>
+        + Mul<Output = T>
+        + Neg<Output = T>
 {
 }
 
@@ -307,7 +333,8 @@ fn rotate_rows<T: Real + From<f32>>(
         });
 }
 
-/// `dst = R src` for one head row; the dims past `rotary_dim` are copied.
+/// `dst = R src` for one head row; the dims past `rotary_dim` are copied (NaN when the angles
+/// are: the row's position is out of range).
 #[inline]
 fn rotate_row<T: Real>(
     src: &[T],
@@ -342,7 +369,10 @@ fn rotate_row<T: Real>(
             }
         }
     }
+    // NaN is the one value unequal to itself.
+    #[allow(clippy::eq_op)]
+    let poisoned = cos.first().is_some_and(|c| c != c);
     for (o, &x) in dst[rd..].iter_mut().zip(&src[rd..]) {
-        o.write(x);
+        o.write(if poisoned { cos[0] } else { x });
     }
 }

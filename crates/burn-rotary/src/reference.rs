@@ -11,10 +11,12 @@
 //! with pairs `(i, i + rotary_dim/2)` (half layout) or `(2i, 2i+1)` (interleaved); the inverse
 //! rotation negates `t`. `a cos t` and `a sin t` come from the two-level table (see
 //! [`crate::table`]). Arithmetic is `f32` (or `f64` for `f64` inputs) whatever the storage dtype.
+//! A row whose position is outside `0..max_positions` is NaN (the table is read at position 0
+//! for it, never outside).
 
 use burn::tensor::backend::Backend;
 use burn::tensor::ops::FloatTensor;
-use burn::tensor::{DType, Int, Tensor, TensorPrimitive};
+use burn::tensor::{Bool, DType, Int, Tensor, TensorPrimitive};
 
 use crate::backend::{AxisOrder, PositionsPrimitive, RopeSpec};
 use crate::config::RopeLayout;
@@ -29,6 +31,7 @@ pub fn rope<B: Backend>(
 ) -> FloatTensor<B> {
     let x = Tensor::<B, 4>::from_primitive(TensorPrimitive::Float(x));
     let table = Tensor::<B, 3>::from_primitive(TensorPrimitive::Float(table));
+    spec.check_table("rope (tensor ops)", table.dtype(), &table.dims());
     rope_tensor(x, table, positions, spec)
         .into_primitive()
         .tensor()
@@ -54,8 +57,8 @@ fn rope_tensor<B: Backend>(
     let [batch, heads, seq, head_dim] = x.dims();
     let (rd, half) = (spec.rotary_dim, spec.rotary_dim / 2);
 
-    let ids = position_ids::<B>(positions, batch, seq, &x.device());
-    let (cos, sin) = angles(table.cast(compute), ids); // [pb, 1, seq, half]
+    let (ids, invalid) = position_ids::<B>(positions, batch, seq, spec.max_positions, &x.device());
+    let (cos, sin) = angles(table.cast(compute), ids.mask_fill(invalid.clone(), 0)); // [pb, 1, seq, half]
     let sin = if spec.inverse { sin.neg() } else { sin };
 
     let rotate = |x1: Tensor<B, 4>, x2: Tensor<B, 4>| {
@@ -91,28 +94,48 @@ fn rope_tensor<B: Backend>(
     } else {
         rotated
     };
-    let out = out.cast(dtype);
+    // 1 on valid rows, NaN on rows whose position is out of range.
+    let [pb, _] = invalid.dims();
+    let poison = Tensor::<B, 4>::ones([pb, 1, seq, 1], &out.device())
+        .cast(compute)
+        .mask_fill(invalid.reshape([pb, 1, seq, 1]), f64::NAN);
+    let out = (out * poison).cast(dtype);
     match spec.axes {
         AxisOrder::Bhsd => out,
         AxisOrder::Bshd => out.swap_dims(1, 2),
     }
 }
 
-/// Position ids `[pb, seq]` with `pb` 1 or `batch`.
+/// Position ids `[pb, seq]` with `pb` 1 or `batch`, and where they are out of range: negative,
+/// at least `max_positions`, or (per-sequence offsets) after an offset that is.
 fn position_ids<B: Backend>(
     positions: PositionsPrimitive<B>,
     batch: usize,
     seq: usize,
+    max_positions: usize,
     device: &B::Device,
-) -> Tensor<B, 2, Int> {
+) -> (Tensor<B, 2, Int>, Tensor<B, 2, Bool>) {
+    let out_of_range = |t: Tensor<B, 2, Int>| {
+        t.clone()
+            .lower_elem(0)
+            .bool_or(t.greater_equal_elem(max_positions as i64))
+    };
     let steps = || Tensor::<B, 1, Int>::arange(0..seq as i64, device);
     match positions {
-        PositionsPrimitive::Offset(offset) => steps().add_scalar(offset as i64).reshape([1, seq]),
+        PositionsPrimitive::Offset(offset) => {
+            let ids = steps().add_scalar(offset as i64).reshape([1, seq]);
+            (ids.clone(), out_of_range(ids))
+        }
         PositionsPrimitive::Offsets(offsets) => {
             let offsets = Tensor::<B, 1, Int>::from_primitive(offsets).reshape([batch, 1]);
-            offsets + steps().reshape([1, seq])
+            let ids = offsets.clone() + steps().reshape([1, seq]);
+            let bad_offset = out_of_range(offsets).expand([batch, seq]);
+            (ids.clone(), out_of_range(ids).bool_or(bad_offset))
         }
-        PositionsPrimitive::Ids(ids) => Tensor::from_primitive(ids),
+        PositionsPrimitive::Ids(ids) => {
+            let ids = Tensor::from_primitive(ids);
+            (ids.clone(), out_of_range(ids))
+        }
     }
 }
 

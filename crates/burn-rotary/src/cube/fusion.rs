@@ -9,7 +9,7 @@ use burn_fusion::stream::{Operation, OperationStreams};
 use burn_fusion::{Fusion, FusionBackend, FusionRuntime, FusionTensor};
 use burn_ir::{CustomOpIr, HandleContainer, OperationIr, TensorIr};
 
-use crate::backend::{PositionsPrimitive, RopeBackend, RopeSpec};
+use crate::backend::{check_same_dtype, PositionsPrimitive, RopeBackend, RopeSpec};
 
 /// Which position input the op has (the tensor, if any, is its last input).
 #[derive(Debug, Clone, Copy)]
@@ -68,6 +68,12 @@ fn register<B: FusionBackend + RopeBackend>(
     positions: PositionsPrimitive<Fusion<B>>,
     spec: RopeSpec,
 ) -> Vec<FusionTensor<B::FusionRuntime>> {
+    // Checked here, where the caller is, not when the stream runs.
+    let op = "rope (fusion)";
+    spec.check_table(op, table.dtype, &table.shape);
+    if let Some(k) = &k {
+        check_same_dtype(op, q.dtype, k.dtype);
+    }
     let client = q.client.clone();
     let (kind, position_tensor) = match positions {
         PositionsPrimitive::Offset(offset) => (PositionKind::Offset(offset), None),

@@ -1,26 +1,34 @@
 //! The fused RoPE kernel, written once in CubeCL for CUDA, wgpu and every other CubeCL runtime.
 //!
-//! One unit owns one token `(b, s)` and one vector of pairs of the head dim (and, when there are
-//! few tokens, one group of heads). It evaluates the
-//! rotation of its pairs once, from the two-level angle table ([`crate::table`]):
+//! One unit owns one token `(b, s)` and one vector of pairs of the head dim, in every head of q
+//! and k, or, when there are few tokens (decoding), in one group of those heads, so that the
+//! launch fills the device. It evaluates the rotation of its pairs once, from the two-level
+//! angle table ([`crate::table`]):
 //!
 //! ```text
 //! cos t = cos(t_fine) cos(t_coarse) - sin(t_fine) sin(t_coarse)
 //! sin t = sin(t_fine) cos(t_coarse) + cos(t_fine) sin(t_coarse)      (both already times a)
 //! ```
 //!
-//! and applies it to that vector in every head of q and then of k (GQA: the head counts may
-//! differ): `out1 = x1 cos t - x2 sin t`, `out2 = x2 cos t + x1 sin t`, in `f32` whatever the
-//! storage dtype. Units past the rotary pairs copy the pass-through dims. Inputs are read
-//! through their strides (any view, either axis order); outputs are contiguous.
+//! and applies it to that vector in each of its heads, q's and k's as one range (GQA: the head
+//! counts may differ): `out1 = x1 cos t - x2 sin t`, `out2 = x2 cos t + x1 sin t`, in `f32`
+//! whatever the storage dtype. Units past the rotary pairs copy the pass-through dims. Inputs
+//! are read through their strides (any view, either axis order); outputs are contiguous.
+//! Neighbouring units take neighbouring vectors of one head row, so accesses coalesce.
+//!
+//! Bounds: a position outside `0..max_positions` (a negative id, a padding id, an offset that
+//! runs past the end) is compared in its own integer type, before any cast, and its row reads
+//! the table's NaN poison row instead: the whole row comes out NaN and nothing is read outside
+//! the table, whose shape the launcher checks.
 
-use burn::tensor::{DType, Shape};
-use burn_cubecl::ops::numeric::{empty_device_contiguous_dtype, empty_device_dtype};
+use burn::tensor::DType;
+use burn_cubecl::kernel::into_contiguous;
+use burn_cubecl::ops::numeric::empty_device_contiguous_dtype;
 use burn_cubecl::tensor::CubeTensor;
 use burn_cubecl::CubeRuntime;
 use cubecl::{calculate_cube_count_elemwise, prelude::*};
 
-use crate::backend::{AxisOrder, RopeSpec};
+use crate::backend::{check_same_dtype, AxisOrder, RopeSpec};
 use crate::config::RopeLayout;
 use crate::table::FINE;
 
@@ -51,15 +59,16 @@ fn rope_kernel<F: Float, P: Int, N: Size>(
     k: &Tensor<Vector<F, N>>, // the same with k_heads
     q_out: &mut Tensor<Vector<F, N>>, // shape of q, contiguous
     k_out: &mut Tensor<Vector<F, N>>, // shape of k, contiguous
-    table: &Tensor<f32>,      // [rows, 2, rotary_dim / 2]
+    table: &Tensor<f32>,      // [rows, 2, rotary_dim / 2], last row NaN
     positions: &Tensor<P>,    // offsets [batch] | ids [pb, seq] | unused
     tokens: usize,            // batch * seq
     seq: usize,               // seq
     q_heads: usize,           // q_heads
-    k_heads: usize,           // k_heads (0: q only)
+    heads: usize,             // q_heads + k_heads (k_heads 0: q only)
     groups: usize,            // head groups: unit g of a token does heads g, g + groups, ..
     offset: usize,            // position of row 0 (PositionMode::Offset)
     ids_batch_stride: usize,  // 0 when the ids are shared by the batch
+    max_positions: usize,     // exclusive bound of valid positions
     sign: f32,                // 1, or -1 for the inverse rotation
     #[comptime] rotary_dim: usize,
     #[comptime] head_dim: usize,
@@ -87,9 +96,10 @@ fn rope_kernel<F: Float, P: Int, N: Size>(
     if ABSOLUTE_POS >= tokens * units * groups {
         terminate!();
     }
-    let group = ABSOLUTE_POS % groups;
+    // The unit varies fastest: neighbouring threads touch neighbouring vectors.
+    let unit = ABSOLUTE_POS % units;
+    let group = (ABSOLUTE_POS / units) % groups;
     let token = ABSOLUTE_POS / (units * groups);
-    let unit = (ABSOLUTE_POS / groups) % units;
     let b = token / seq;
     let s = token % seq;
     let (h_axis, s_axis) = comptime!(if seq_first {
@@ -98,33 +108,67 @@ fn rope_kernel<F: Float, P: Int, N: Size>(
         (1usize, 2usize)
     });
 
-    if unit >= rotary_units {
-        // Pass-through dims: a copy.
-        let e = rotary_dim + (unit - rotary_units) * n;
-        for h in range_stepped(group, q_heads, groups) {
-            let src =
-                b * q.stride(0) + h * q.stride(h_axis) + s * q.stride(s_axis) + e * q.stride(3);
-            let dst = b * q_out.stride(0) + h * q_out.stride(h_axis) + s * q_out.stride(s_axis) + e;
-            q_out[dst / n] = q[src / n];
+    // The position, checked in its own type before any cast (a negative id must not wrap).
+    let bound = P::cast_from(max_positions);
+    let (position, valid) = match comptime!(mode) {
+        PositionMode::Offset => (offset + s, offset + s < max_positions),
+        PositionMode::Offsets => {
+            let raw = positions[b * positions.stride(0)];
+            let start = usize::cast_from(raw);
+            let ok = raw >= P::new(0) && raw < bound && start + s < max_positions;
+            (start + s, ok)
         }
-        for h in range_stepped(group, k_heads, groups) {
-            let src =
-                b * k.stride(0) + h * k.stride(h_axis) + s * k.stride(s_axis) + e * k.stride(3);
-            let dst = b * k_out.stride(0) + h * k_out.stride(h_axis) + s * k_out.stride(s_axis) + e;
-            k_out[dst / n] = k[src / n];
+        PositionMode::Ids => {
+            let raw = positions[b * ids_batch_stride + s * positions.stride(1)];
+            (usize::cast_from(raw), raw >= P::new(0) && raw < bound)
+        }
+    };
+    let poison = table.shape(0) - 1;
+    let poison_value = table[poison * 2 * half];
+
+    if unit >= rotary_units {
+        // Pass-through dims: a copy (NaN for a row out of range).
+        let e = rotary_dim + (unit - rotary_units) * n;
+        for hh in range_stepped(group, heads, groups) {
+            let is_q = hh < q_heads;
+            let h = if is_q { hh } else { hh - q_heads };
+            let value = if is_q {
+                q[(b * q.stride(0) + h * q.stride(h_axis) + s * q.stride(s_axis) + e * q.stride(3))
+                    / n]
+            } else {
+                k[(b * k.stride(0) + h * k.stride(h_axis) + s * k.stride(s_axis) + e * k.stride(3))
+                    / n]
+            };
+            let value = if valid {
+                value
+            } else {
+                Vector::<F, N>::new(F::cast_from(poison_value))
+            };
+            if is_q {
+                q_out[(b * q_out.stride(0)
+                    + h * q_out.stride(h_axis)
+                    + s * q_out.stride(s_axis)
+                    + e)
+                    / n] = value;
+            } else {
+                k_out[(b * k_out.stride(0)
+                    + h * k_out.stride(h_axis)
+                    + s * k_out.stride(s_axis)
+                    + e)
+                    / n] = value;
+            }
         }
         terminate!();
     }
 
-    let position = match comptime!(mode) {
-        PositionMode::Offset => offset + s,
-        PositionMode::Offsets => usize::cast_from(positions[b * positions.stride(0)]) + s,
-        PositionMode::Ids => {
-            usize::cast_from(positions[b * ids_batch_stride + s * positions.stride(1)])
-        }
+    let (fine, coarse) = if valid {
+        (
+            (position % FINE) * 2 * half,
+            (FINE + position / FINE) * 2 * half,
+        )
+    } else {
+        (poison * 2 * half, poison * 2 * half)
     };
-    let fine = (position % FINE) * 2 * half;
-    let coarse = (FINE + position / FINE) * 2 * half;
 
     // The rotation of this unit's pairs: element j of the vector belongs to pair `first + j`
     // (two loads) or `first + j / 2` (in-vector, where odd lanes take +sin and even lanes -sin).
@@ -171,15 +215,17 @@ fn rope_kernel<F: Float, P: Int, N: Size>(
         PairShape::InVector => (2 * first, 2 * first),
     };
 
-    for h in range_stepped(group, q_heads, groups) {
-        let src = b * q.stride(0) + h * q.stride(h_axis) + s * q.stride(s_axis);
-        let dst = b * q_out.stride(0) + h * q_out.stride(h_axis) + s * q_out.stride(s_axis);
-        rotate::<F, N>(q, q_out, src, q.stride(3), dst, e1, e2, cos, sin, pairs);
-    }
-    for h in range_stepped(group, k_heads, groups) {
-        let src = b * k.stride(0) + h * k.stride(h_axis) + s * k.stride(s_axis);
-        let dst = b * k_out.stride(0) + h * k_out.stride(h_axis) + s * k_out.stride(s_axis);
-        rotate::<F, N>(k, k_out, src, k.stride(3), dst, e1, e2, cos, sin, pairs);
+    for hh in range_stepped(group, heads, groups) {
+        if hh < q_heads {
+            let src = b * q.stride(0) + hh * q.stride(h_axis) + s * q.stride(s_axis);
+            let dst = b * q_out.stride(0) + hh * q_out.stride(h_axis) + s * q_out.stride(s_axis);
+            rotate::<F, N>(q, q_out, src, q.stride(3), dst, e1, e2, cos, sin, pairs);
+        } else {
+            let h = hh - q_heads;
+            let src = b * k.stride(0) + h * k.stride(h_axis) + s * k.stride(s_axis);
+            let dst = b * k_out.stride(0) + h * k_out.stride(h_axis) + s * k_out.stride(s_axis);
+            rotate::<F, N>(k, k_out, src, k.stride(3), dst, e1, e2, cos, sin, pairs);
+        }
     }
 }
 
@@ -229,10 +275,11 @@ pub enum KernelPositions<R: CubeRuntime> {
     Ids(CubeTensor<R>),
 }
 
-/// Below this many units a launch splits the heads of each token over several units.
-const MIN_UNITS: usize = 1 << 14;
-
 /// Launches [`rope_kernel`] on q (and k): new contiguous outputs of the same shapes.
+///
+/// # Panics
+/// If the table fails [`RopeSpec::check_table`] or is not contiguous, or q and k differ in
+/// dtype.
 pub fn launch_rope<R: CubeRuntime>(
     q: CubeTensor<R>,
     k: Option<CubeTensor<R>>,
@@ -240,6 +287,21 @@ pub fn launch_rope<R: CubeRuntime>(
     positions: KernelPositions<R>,
     spec: RopeSpec,
 ) -> (CubeTensor<R>, Option<CubeTensor<R>>) {
+    let op = "rope kernel";
+    spec.check_table(op, table.dtype, table.meta.shape());
+    assert!(
+        table.is_contiguous(),
+        "{op}: the angle table must be contiguous, got strides {:?}",
+        table.meta.strides()
+    );
+    if let Some(k) = &k {
+        check_same_dtype(op, q.dtype, k.dtype);
+    }
+    // A head dim that is not contiguous (e.g. the gradient of a transposed product) would
+    // force scalar, uncoalesced loads: one contiguous copy is cheaper.
+    let q = contiguous_head_dim(q);
+    let k = k.map(contiguous_head_dim);
+
     let dims: [usize; 4] = q.meta.shape().dims();
     let (batch, q_heads, seq, head_dim) = spec.axes.split(dims);
     let k_heads = k
@@ -256,7 +318,8 @@ pub fn launch_rope<R: CubeRuntime>(
     let q_out = empty_like(&q);
     let k_out = k.as_ref().map(empty_like);
     let tokens = batch * seq;
-    if tokens == 0 || q_heads + k_heads == 0 {
+    let heads = q_heads + k_heads;
+    if tokens == 0 || heads == 0 {
         return (q_out, k_out);
     }
 
@@ -279,14 +342,14 @@ pub fn launch_rope<R: CubeRuntime>(
 
     let client = q.client.clone();
     let (mode, offset, ids_batch_stride, positions) = match positions {
+        // The position tensor is not read in this mode: bind the table's buffer in its place
+        // (no allocation per call).
         KernelPositions::Offset(offset) => {
-            let dummy = empty_device_dtype(
-                client.clone(),
-                q.device.clone(),
-                Shape::new([1]),
-                DType::I32,
-            );
-            (PositionMode::Offset, offset, 0, dummy)
+            let unused = CubeTensor {
+                dtype: DType::I32,
+                ..table.clone()
+            };
+            (PositionMode::Offset, offset, 0, unused)
         }
         KernelPositions::Offsets(t) => (PositionMode::Offsets, 0, 0, t),
         KernelPositions::Ids(t) => {
@@ -296,8 +359,7 @@ pub fn launch_rope<R: CubeRuntime>(
         }
     };
 
-    // Few tokens (decoding): split the heads over more units so that the device fills up.
-    let groups = (MIN_UNITS / (tokens * units)).clamp(1, q_heads.max(k_heads));
+    let groups = head_groups(&client, tokens * units, heads);
     let working_units = tokens * units * groups;
     let cube_dim = CubeDim::new(&client, working_units);
     let cube_count = calculate_cube_count_elemwise(&client, working_units, cube_dim);
@@ -313,7 +375,7 @@ pub fn launch_rope<R: CubeRuntime>(
         .max()
         .unwrap_or_default();
     let dtypes = [q.dtype.into(), positions.dtype.into()];
-    // With q alone, q is bound as k too and the k loop runs zero times.
+    // With q alone, q is bound as k too and no head of the range is k's.
     let (k_arg, k_out_arg) = match (&k, &k_out) {
         (Some(k), Some(k_out)) => (k.clone(), k_out.clone()),
         _ => (q.clone(), q_out.clone()),
@@ -335,10 +397,11 @@ pub fn launch_rope<R: CubeRuntime>(
             tokens,
             seq,
             q_heads,
-            k_heads,
+            heads,
             groups,
             offset,
             ids_batch_stride,
+            spec.max_positions,
             if spec.inverse { -1.0 } else { 1.0 },
             rotary_dim,
             head_dim,
@@ -350,6 +413,39 @@ pub fn launch_rope<R: CubeRuntime>(
         );
     }
     (q_out, k_out)
+}
+
+/// How many groups the heads of a token are split into: enough units to fill the device
+/// (every SM's worth of threads, from its properties) but never more groups than heads. With
+/// many tokens (prefill) that is 1, each unit looping over all heads; decoding `[64, 32 + 8,
+/// 1, 128]` gets one head per unit: one memory round trip per thread.
+fn head_groups<R: CubeRuntime>(
+    client: &cubecl::client::ComputeClient<R>,
+    units: usize,
+    heads: usize,
+) -> usize {
+    let hardware = &client.properties().hardware;
+    let per_cube = hardware.max_units_per_cube.max(1) as usize;
+    let fill = match (
+        hardware.num_streaming_multiprocessors,
+        hardware.num_cpu_cores,
+    ) {
+        // Two full cubes resident per SM.
+        (Some(sms), _) => sms as usize * per_cube * 2,
+        (None, Some(cores)) => cores as usize * per_cube,
+        (None, None) => 64 * per_cube,
+    };
+    fill.div_ceil(units.max(1)).clamp(1, heads)
+}
+
+/// The tensor itself when its head dim is contiguous, else a contiguous copy.
+fn contiguous_head_dim<R: CubeRuntime>(t: CubeTensor<R>) -> CubeTensor<R> {
+    let (shape, strides) = (t.meta.shape(), t.meta.strides());
+    if strides[3] == 1 || shape[3] <= 1 {
+        t
+    } else {
+        into_contiguous(t)
+    }
 }
 
 /// The widest vector every input can be read with: the head dim must be contiguous, every

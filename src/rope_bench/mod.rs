@@ -9,19 +9,27 @@
 //!
 //! Flags: `--shapes cpu|gpu|all`, `--dtype f32|f16|bf16|all`, `--iters N`, `--glibc-malloc`.
 //!
-//! Per shape and dtype it prints, in ms per call (the best of at least three batches of
-//! `--iters` calls) and GB/s of the minimal bytes (read + write of q and k; twice that for
-//! forward+backward):
+//! Per shape and dtype it prints the wall-clock time per call from the first call of a batch to
+//! the end of its device sync (the best of at least three batches of `--iters` calls; on the CPU
+//! that is the device's time), and GB/s of the minimal bytes (read + write of q and k; twice
+//! that for forward+backward). Device timestamps are not used: CubeCL 0.10's profiler
+//! (`ComputeClient::profile`) deadlocks when the profiled work goes through Burn's fusion
+//! backends, whose server shares the device thread the profiler holds.
 //! - `copy`: `-x` of q and k, the practical floor (an element-wise read and write);
 //! - `rope fwd`: `Rope::forward_qk` (one launch for q and k on CubeCL backends);
 //! - `rope f+b`: the forward and the backward op (the transpose rotation of a gradient, which
 //!   is what `Autodiff` runs);
+//! - `bwd strided`: the backward op on a gradient whose head dim is not contiguous (the
+//!   transpose of a `[b, h, d, s]` tensor, what an attention backward hands over for dK);
 //! - `tensor ops`: the same module forced onto the plain tensor-op path;
 //! - `builtin`: `burn::nn::RotaryEncoding` applied to q and to k;
 //!
 //! with `% copy` and the speed-up of `rope fwd` over `builtin`. Decode shapes also report the
-//! latency of one call (synchronised every call). The last line is
-//! `min speedup vs burn RotaryEncoding: X.Yx` over the shapes run.
+//! µs of one call synchronised on its own (an upper bound of its device time).
+//! The last line is `min speedup vs burn RotaryEncoding: X.Yx` over the shapes run.
+//!
+//! Outputs of a batch stay alive until its sync (with fusion, an unused output may never be
+//! computed), so `--iters` is capped per shape to keep them within [`LIVE_OUTPUT_BYTES`].
 //!
 //! On Linux with glibc the process keeps the memory it frees (larger malloc thresholds), so a
 //! row measures its op and not the OS: by default glibc gives large freed blocks back, and
@@ -31,10 +39,10 @@
 
 use std::time::Instant;
 
-use crate::backend_choice::{run_on, BackendTask};
+use crate::backend_choice::{probe, run_on, BackendTask};
 use burn::nn::RotaryEncodingConfig;
 use burn::tensor::backend::Backend;
-use burn::tensor::{DType, Distribution, Int, Tensor, TensorData};
+use burn::tensor::{DType, Distribution, Tensor};
 use burn_rotary::{AxisOrder, Positions, RopeBackend, RopeConfig};
 
 /// One benchmark shape: q, and k (GQA when its head count differs).
@@ -103,6 +111,8 @@ struct Bench {
 const MIN_BATCHES: usize = 3;
 /// Seconds per measurement under which more batches are run.
 const BUDGET_S: f64 = 0.5;
+/// The most bytes of outputs a batch keeps alive until its sync (`--iters` is capped to it).
+pub const LIVE_OUTPUT_BYTES: usize = 4 << 30;
 
 /// Mean ms per call of one batch of `iters` calls. Outputs stay alive until after the device
 /// sync (with fusion, an unused output may never run).
@@ -147,7 +157,8 @@ impl BackendTask for Bench {
 
     fn run<B: RopeBackend>(self, device: B::Device) -> Option<f64> {
         println!(
-            "backend {}, best of >= {MIN_BATCHES} batches of {} calls per measurement",
+            "backend {}, best of >= {MIN_BATCHES} batches of up to {} calls per measurement \
+             (wall clock to the device sync)",
             B::name(&device),
             self.iters
         );
@@ -180,10 +191,14 @@ fn bench_shape<B: RopeBackend>(
     iters: usize,
     device: &B::Device,
 ) -> f64 {
-    let [batch, _, seq, head_dim] = shape.q;
+    let [batch, heads, seq, head_dim] = shape.q;
     let random = |dims| Tensor::<B, 4>::random(dims, Distribution::Default, device).cast(dtype);
     let (q, k) = (random(shape.q), random(shape.k));
     let bytes = (q.shape().num_elements() + k.shape().num_elements()) * dtype.size();
+    // The forward+backward rows keep the most: 2x the outputs of q and k per call.
+    let iters = iters.min((LIVE_OUTPUT_BYTES / (2 * bytes)).max(1));
+    // A gradient for q with a strided head dim: the transpose of a [b, h, d, s] tensor.
+    let strided_grad = random([batch, heads, head_dim, seq]).swap_dims(2, 3);
 
     let rope = RopeConfig::new(head_dim).init::<B>(device);
     let tensor_ops = RopeConfig::new(head_dim)
@@ -191,18 +206,18 @@ fn bench_shape<B: RopeBackend>(
         .with_tensor_ops(true);
     let offset = if shape.decode { 4093 } else { 0 };
     let positions = if shape.decode {
-        let offsets: Vec<i64> = (0..batch as i64).map(|b| (b * 7919) % 32_000).collect();
-        Positions::offsets(Tensor::<B, 1, Int>::from_data(
-            TensorData::new(offsets, [batch]),
-            device,
-        ))
+        // Random positions per sequence, known on the host (no device read per call).
+        let offsets: Vec<usize> = (0..batch).map(|b| (b * 7919) % 32_000).collect();
+        Positions::offsets_from_slice(&offsets, device)
     } else {
         Positions::offset(offset)
     };
     let builtin = RotaryEncodingConfig::new(offset + seq, head_dim).init::<B>(device);
 
     let fwd = || rope.apply_qk(q.clone(), k.clone(), &positions, AxisOrder::Bhsd);
+    let back = |x| rope.apply_inverse(x, &positions, AxisOrder::Bhsd);
     let copy = time::<B, _>(device, iters, || (q.clone().neg(), k.clone().neg()));
+    let q_bytes = 2 * q.shape().num_elements() * dtype.size(); // read + write
     let mut rows = vec![
         ("copy", copy, bytes),
         ("rope fwd", time::<B, _>(device, iters, fwd), bytes),
@@ -210,10 +225,14 @@ fn bench_shape<B: RopeBackend>(
             "rope f+b",
             time::<B, _>(device, iters, || {
                 let (qo, ko) = fwd();
-                let back = |x| rope.apply_inverse(x, &positions, AxisOrder::Bhsd);
                 (back(qo), back(ko))
             }),
             2 * bytes,
+        ),
+        (
+            "bwd strided",
+            time::<B, _>(device, iters, || back(strided_grad.clone())),
+            q_bytes,
         ),
         (
             "tensor ops",
@@ -224,7 +243,7 @@ fn bench_shape<B: RopeBackend>(
         ),
     ];
     // The built-in mixes its own f32 table with the input: it may refuse other dtypes.
-    let builtin_ms = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+    let builtin_time = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         time::<B, _>(device, iters, || {
             (
                 builtin.apply(q.clone(), offset),
@@ -233,11 +252,12 @@ fn bench_shape<B: RopeBackend>(
         })
     }))
     .ok();
-    if let Some(ms) = builtin_ms {
-        rows.push(("builtin", ms, bytes));
+    if let Some(t) = builtin_time {
+        rows.push(("builtin", t, bytes));
     }
 
     let fused_ms = rows[1].1;
+    let builtin_ms = builtin_time;
     let copy_gbps = bytes as f64 / (copy * 1e-3) / 1e9;
     for (name, ms, bytes) in &rows {
         let gbps = *bytes as f64 / (ms * 1e-3) / 1e9;
@@ -257,10 +277,13 @@ fn bench_shape<B: RopeBackend>(
         );
     }
     if shape.decode {
-        let ms = latency::<B, _>(device, iters, fwd);
+        let one = latency::<B, _>(device, iters, fwd);
         println!(
-            "{:<8} {:<5} {:<11} {:>9.3}   (wall time of one synchronised call)",
-            shape.name, "", "latency", ms
+            "{:<8} {:<5} {:<11} {:>9.1} µs per call synchronised on its own",
+            shape.name,
+            "",
+            "decode",
+            one * 1e3
         );
     }
     builtin_ms.map_or(f64::INFINITY, |b| b / fused_ms)
@@ -313,6 +336,7 @@ pub fn run(args: impl IntoIterator<Item = String>) -> Result<(), String> {
         other => return Err(format!("unknown dtype `{other}`\n{usage}")),
     };
     let iters = iters.unwrap_or(if gpu { 50 } else { 5 });
+    probe(&backend)?;
     if retain_memory {
         println!("{}", retain_freed_memory());
     }

@@ -1,0 +1,216 @@
+//! [`Positions`]: where the rows of q and k sit in their sequences.
+
+use burn::tensor::backend::Backend;
+use burn::tensor::{Int, Tensor, TensorData};
+
+use crate::backend::PositionsPrimitive;
+
+/// Where the rows of q and k sit in their sequences.
+///
+/// # Out-of-range positions
+/// A module built with `max_positions = M` accepts positions `0..M`. Where the positions are
+/// known on the host — [`Positions::offset`], [`Positions::offsets_from_slice`],
+/// [`Positions::ids_from_slice`] — a position outside that range is a panic naming it and `M`.
+/// Where they live in a device tensor ([`Positions::offsets`], [`Positions::ids`]) they are not
+/// read back: a row whose position is negative (a padding id of `-1`) or `>= M` comes out as
+/// NaN in every backend (the fused kernel, the NdArray loop and the tensor-op path alike), so
+/// the error is loud downstream, and every other row is exact. Nothing is ever read outside
+/// the angle table.
+///
+/// # Sequence length
+/// HF's length-dependent scalings (dynamic NTK, LongRoPE) choose their frequencies from the
+/// sequence length `largest position + 1`. It is known on the host for the constructors above;
+/// for device tensors, set it with [`Positions::with_seq_len`]: otherwise a module with such a
+/// scaling reads the largest position back from the device on **every call** (a sync).
+#[derive(Debug, Clone)]
+pub struct Positions<B: Backend> {
+    kind: PositionKind<B>,
+    seq_len: Option<usize>,
+    /// The smallest and largest start (offsets) or id, when known on the host.
+    host_range: Option<(i64, i64)>,
+}
+
+#[derive(Debug, Clone)]
+enum PositionKind<B: Backend> {
+    Offset(usize),
+    Offsets(Tensor<B, 1, Int>),
+    Ids(Tensor<B, 2, Int>),
+}
+
+impl<B: Backend> Positions<B> {
+    /// Row `s` of every sequence is at position `offset + s` (e.g. the KV-cache length).
+    pub fn offset(offset: usize) -> Self {
+        Self {
+            kind: PositionKind::Offset(offset),
+            seq_len: None,
+            host_range: None,
+        }
+    }
+
+    /// Row `s` of sequence `b` is at `offsets[b] + s`: per-sequence KV-cache lengths.
+    ///
+    /// # Shapes
+    /// - offsets: `[batch]`; a sequence whose offset is negative or runs past `max_positions`
+    ///   comes out NaN (see the type's docs).
+    pub fn offsets(offsets: Tensor<B, 1, Int>) -> Self {
+        Self {
+            kind: PositionKind::Offsets(offsets),
+            seq_len: None,
+            host_range: None,
+        }
+    }
+
+    /// Per-sequence offsets from the host: checked against `max_positions` at each call
+    /// without a device read, and the sequence length is known without one.
+    pub fn offsets_from_slice(offsets: &[usize], device: &B::Device) -> Self {
+        let wide: Vec<i64> = offsets.iter().map(|&o| saturating_i64(o)).collect();
+        Self {
+            host_range: min_max(&wide),
+            ..Self::offsets(device_ints(&wide, [offsets.len()], device))
+        }
+    }
+
+    /// Explicit position ids, e.g. for packed sequences.
+    ///
+    /// # Shapes
+    /// - ids: `[batch, seq]`, or `[1, seq]` shared by the batch; a row whose id is negative or
+    ///   `>= max_positions` comes out NaN (see the type's docs).
+    pub fn ids(ids: Tensor<B, 2, Int>) -> Self {
+        Self {
+            kind: PositionKind::Ids(ids),
+            seq_len: None,
+            host_range: None,
+        }
+    }
+
+    /// Position ids from the host, laid out `[rows, seq]` (`rows` 1 or the batch): checked
+    /// against `max_positions` at each call without a device read.
+    ///
+    /// # Panics
+    /// If `ids.len() != rows * seq`.
+    pub fn ids_from_slice(ids: &[i64], [rows, seq]: [usize; 2], device: &B::Device) -> Self {
+        assert!(
+            rows.checked_mul(seq) == Some(ids.len()),
+            "Positions::ids_from_slice: {} ids cannot be laid out as [{rows}, {seq}]",
+            ids.len()
+        );
+        Self {
+            host_range: min_max(ids),
+            ..Self::ids(device_ints(ids, [rows, seq], device))
+        }
+    }
+
+    /// Sets the sequence length that length-dependent scalings use.
+    pub fn with_seq_len(mut self, seq_len: usize) -> Self {
+        self.seq_len = Some(seq_len);
+        self
+    }
+
+    /// The sequence length: the explicit one, else the largest position + 1 (from the host
+    /// when known, else read back from the device).
+    pub(crate) fn seq_len(&self, seq: usize) -> usize {
+        if let Some(len) = self.seq_len {
+            return len;
+        }
+        let largest_start = match (&self.kind, self.host_range) {
+            (PositionKind::Offset(offset), _) => saturating_i64(*offset),
+            (_, Some((_, max))) => max,
+            (PositionKind::Offsets(t), None) => device_max(t.clone()),
+            (PositionKind::Ids(t), None) => device_max(t.clone().flatten(0, 1)),
+        };
+        let rows_after = match self.kind {
+            PositionKind::Ids(_) => 1,
+            _ => seq,
+        };
+        usize::try_from(largest_start.max(0))
+            .unwrap_or(usize::MAX)
+            .saturating_add(rows_after)
+    }
+
+    pub(crate) fn primitive(&self) -> PositionsPrimitive<B> {
+        match &self.kind {
+            PositionKind::Offset(offset) => PositionsPrimitive::Offset(*offset),
+            PositionKind::Offsets(t) => PositionsPrimitive::Offsets(t.clone().into_primitive()),
+            PositionKind::Ids(t) => PositionsPrimitive::Ids(t.clone().into_primitive()),
+        }
+    }
+
+    /// Checks the shapes against the input's `batch` and `seq`, and the positions known on the
+    /// host against `max_positions`.
+    pub(crate) fn check(&self, op: &str, batch: usize, seq: usize, max_positions: usize) {
+        match &self.kind {
+            PositionKind::Offset(_) => {}
+            PositionKind::Offsets(offsets) => assert!(
+                offsets.dims() == [batch],
+                "{op}: expected offsets of shape [{batch}], got {:?}",
+                offsets.dims()
+            ),
+            PositionKind::Ids(ids) => {
+                let [rows, len] = ids.dims();
+                assert!(
+                    (rows == batch || rows == 1) && len == seq,
+                    "{op}: expected position ids of shape [{batch}, {seq}] or [1, {seq}], got {:?}",
+                    ids.dims()
+                );
+            }
+        }
+        let (min, max, run) = match (&self.kind, self.host_range) {
+            (PositionKind::Offset(offset), _) => {
+                let offset = saturating_i64(*offset);
+                (offset, offset, seq)
+            }
+            (PositionKind::Offsets(_), Some((min, max))) => (min, max, seq),
+            (PositionKind::Ids(_), Some((min, max))) => (min, max, 1),
+            (_, None) => return, // device positions: out-of-range rows come out NaN
+        };
+        if seq == 0 {
+            return;
+        }
+        assert!(
+            min >= 0,
+            "{op}: position {min} is negative (positions must be in 0..max_positions = \
+             0..{max_positions})"
+        );
+        let last = (max as u64).saturating_add(run as u64 - 1);
+        assert!(
+            last < max_positions as u64,
+            "{op}: position {last} is out of range: max_positions = {max_positions} (raise \
+             `RopeConfig::max_positions`)"
+        );
+    }
+}
+
+/// An int tensor of host values, clamped to `i32` (which every backend's int type holds): a
+/// clamped value is out of range for every table, and the host check names the real one.
+fn device_ints<B: Backend, const D: usize>(
+    values: &[i64],
+    shape: [usize; D],
+    device: &B::Device,
+) -> Tensor<B, D, Int> {
+    let clamped: Vec<i64> = values
+        .iter()
+        .map(|&v| v.clamp(i64::from(i32::MIN), i64::from(i32::MAX)))
+        .collect();
+    Tensor::from_data(TensorData::new(clamped, shape), device)
+}
+
+fn saturating_i64(value: usize) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+fn min_max(values: &[i64]) -> Option<(i64, i64)> {
+    let min = values.iter().copied().min()?;
+    Some((min, values.iter().copied().max()?))
+}
+
+/// The largest value of an int tensor, read back from the device (a sync).
+fn device_max<B: Backend>(t: Tensor<B, 1, Int>) -> i64 {
+    if t.dims()[0] == 0 {
+        return 0;
+    }
+    t.max()
+        .into_data()
+        .convert::<i64>()
+        .to_vec::<i64>()
+        .expect("int data")[0]
+}
