@@ -16,6 +16,13 @@ pub trait BackendTask {
     fn run<B: RopeBackend>(self, device: B::Device) -> Self::Output;
 }
 
+/// wgpu without fusion: the fused RoPE kernel launched directly (`--backend wgpu-kernel`).
+#[cfg(feature = "wgpu")]
+pub type WgpuKernel = burn_cubecl::CubeBackend<burn::backend::wgpu::WgpuRuntime, f32, i32, u32>;
+/// CUDA without fusion (`--backend cuda-kernel`).
+#[cfg(feature = "cuda")]
+pub type CudaKernel = burn_cubecl::CubeBackend<cubecl::cuda::CudaRuntime, f32, i32, u8>;
+
 /// The backends this build can run, by name.
 pub fn available_backends() -> Vec<&'static str> {
     let mut names = Vec::new();
@@ -23,10 +30,10 @@ pub fn available_backends() -> Vec<&'static str> {
         names.push("ndarray");
     }
     if cfg!(feature = "wgpu") {
-        names.push("wgpu");
+        names.extend(["wgpu", "wgpu-kernel"]);
     }
     if cfg!(feature = "cuda") {
-        names.push("cuda");
+        names.extend(["cuda", "cuda-kernel"]);
     }
     names
 }
@@ -42,6 +49,10 @@ pub fn run_on<T: BackendTask>(name: &str, task: T) -> Result<T::Output, String> 
         "wgpu" => Ok(task.run::<burn::backend::Wgpu>(Default::default())),
         #[cfg(feature = "cuda")]
         "cuda" => Ok(task.run::<burn::backend::Cuda>(Default::default())),
+        #[cfg(feature = "wgpu")]
+        "wgpu-kernel" => Ok(task.run::<WgpuKernel>(Default::default())),
+        #[cfg(feature = "cuda")]
+        "cuda-kernel" => Ok(task.run::<CudaKernel>(Default::default())),
         other => Err(not_in_build(other)),
     }
 }
@@ -83,11 +94,13 @@ fn not_in_build(name: &str) -> String {
 /// What each backend needs from the system, for the message of a backend that cannot start.
 fn requirement(name: &str) -> &'static str {
     match name {
-        "wgpu" => {
+        "wgpu" | "wgpu-kernel" => {
             "no Vulkan/Metal/DX12 adapter found; install a Vulkan driver \
              (`apt-get install mesa-vulkan-drivers libvulkan1` gives a software one)"
         }
-        "cuda" => "no CUDA device found; it needs an NVIDIA GPU and its driver (libcuda)",
+        "cuda" | "cuda-kernel" => {
+            "no CUDA device found; it needs an NVIDIA GPU and its driver (libcuda)"
+        }
         _ => "it failed to start",
     }
 }
@@ -114,6 +127,10 @@ pub fn probe(name: &str) -> Result<(), String> {
         "wgpu" => starts::<burn::backend::Wgpu>(name),
         #[cfg(feature = "cuda")]
         "cuda" => starts::<burn::backend::Cuda>(name),
+        #[cfg(feature = "wgpu")]
+        "wgpu-kernel" => starts::<WgpuKernel>(name),
+        #[cfg(feature = "cuda")]
+        "cuda-kernel" => starts::<CudaKernel>(name),
         other => Err(not_in_build(other)),
     };
     probed.push((name.to_string(), status.clone()));

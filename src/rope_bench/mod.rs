@@ -9,12 +9,13 @@
 //!
 //! Flags: `--shapes cpu|gpu|all`, `--dtype f32|f16|bf16|all`, `--iters N`, `--glibc-malloc`.
 //!
-//! Per shape and dtype it prints the wall-clock time per call from the first call of a batch to
-//! the end of its device sync (the best of at least three batches of `--iters` calls; on the CPU
-//! that is the device's time), and GB/s of the minimal bytes (read + write of q and k; twice
-//! that for forward+backward). Device timestamps are not used: CubeCL 0.10's profiler
-//! (`ComputeClient::profile`) deadlocks when the profiled work goes through Burn's fusion
-//! backends, whose server shares the device thread the profiler holds.
+//! Per shape and dtype it prints the time per call (the best of at least three batches of
+//! `--iters` calls) and GB/s of the minimal bytes (read + write of q and k; twice that for
+//! forward+backward). `ms` is the **device time** of the launches on `--backend wgpu-kernel` and
+//! `cuda-kernel` (the CubeCL backends without fusion: the same kernel, timed by CubeCL's
+//! profiler), and the wall clock to the end of the device sync elsewhere (on the CPU that is
+//! the device's time; see [`clock`] for why fused backends cannot be profiled); `wall ms` is
+//! always printed beside it.
 //! - `copy`: `-x` of q and k, the practical floor (an element-wise read and write);
 //! - `rope fwd`: `Rope::forward_qk` (one launch for q and k on CubeCL backends);
 //! - `rope f+b`: the forward and the backward op (the transpose rotation of a gradient, which
@@ -25,8 +26,10 @@
 //! - `builtin`: `burn::nn::RotaryEncoding` applied to q and to k;
 //!
 //! with `% copy` and the speed-up of `rope fwd` over `builtin`. Decode shapes also report the
-//! µs of one call synchronised on its own (an upper bound of its device time).
-//! The last line is `min speedup vs burn RotaryEncoding: X.Yx` over the shapes run.
+//! µs of one call synchronised on its own (device and wall).
+//! The last line is `min speedup vs burn RotaryEncoding: X.Yx` over the shapes run (of the
+//! `ms` column: device time on the `-kernel` backends, which leaves out the built-in's host
+//! work between its many small launches).
 //!
 //! Outputs of a batch stay alive until its sync (with fusion, an unused output may never be
 //! computed), so `--iters` is capped per shape to keep them within [`LIVE_OUTPUT_BYTES`].
@@ -37,6 +40,8 @@
 //! several times a RoPE pass (and as much as the `copy` row itself). `--glibc-malloc` keeps
 //! glibc's defaults to see that cost.
 
+mod clock;
+
 use std::time::Instant;
 
 use crate::backend_choice::{probe, run_on, BackendTask};
@@ -44,6 +49,7 @@ use burn::nn::RotaryEncodingConfig;
 use burn::tensor::backend::Backend;
 use burn::tensor::{DType, Distribution, Tensor};
 use burn_rotary::{AxisOrder, Positions, RopeBackend, RopeConfig};
+use clock::{Clock, Timing};
 
 /// One benchmark shape: q, and k (GQA when its head count differs).
 struct Shape {
@@ -105,6 +111,8 @@ struct Bench {
     shapes: Vec<&'static Shape>,
     dtypes: Vec<DType>,
     iters: usize,
+    /// The backend's name, for its [`Clock`].
+    backend: String,
 }
 
 /// Batches per measurement, at least.
@@ -114,57 +122,83 @@ const BUDGET_S: f64 = 0.5;
 /// The most bytes of outputs a batch keeps alive until its sync (`--iters` is capped to it).
 pub const LIVE_OUTPUT_BYTES: usize = 4 << 30;
 
-/// Mean ms per call of one batch of `iters` calls. Outputs stay alive until after the device
-/// sync (with fusion, an unused output may never run).
-fn batch<B: Backend, T>(device: &B::Device, iters: usize, f: &mut impl FnMut() -> T) -> f64 {
-    let mut keep = Vec::with_capacity(iters);
-    let start = Instant::now();
-    for _ in 0..iters {
-        keep.push(f());
-    }
-    B::sync(device).unwrap();
-    let ms = start.elapsed().as_secs_f64() * 1e3 / iters as f64;
-    drop(keep);
-    ms
+/// Times one batch of `iters` calls. Outputs stay alive until after the device sync (with
+/// fusion, an unused output may never run).
+fn batch<B: Backend, T: Send>(
+    clock: &Clock,
+    device: &B::Device,
+    iters: usize,
+    f: &mut (impl FnMut() -> T + Send),
+) -> Timing {
+    clock.time(iters, || {
+        let mut keep = Vec::with_capacity(iters);
+        for _ in 0..iters {
+            keep.push(f());
+        }
+        B::sync(device).unwrap();
+        drop(keep);
+    })
 }
 
-/// ms per call of `f`: after two warm-up calls, the best batch of `iters` calls out of at least
-/// [`MIN_BATCHES`] (more while the measurement is under [`BUDGET_S`]), which filters out the
-/// noise of other processes.
-fn time<B: Backend, T>(device: &B::Device, iters: usize, mut f: impl FnMut() -> T) -> f64 {
-    batch::<B, T>(device, 2, &mut f);
+/// Per-call time of `f`: after two warm-up calls, the best batch of `iters` calls out of at
+/// least [`MIN_BATCHES`] (more while the measurement is under [`BUDGET_S`]), which filters out
+/// the noise of other processes.
+fn time<B: Backend, T: Send>(
+    clock: &Clock,
+    device: &B::Device,
+    iters: usize,
+    mut f: impl FnMut() -> T + Send,
+) -> Timing {
+    batch::<B, T>(clock, device, 2, &mut f);
     let start = Instant::now();
-    let mut best = f64::INFINITY;
+    let mut best: Option<Timing> = None;
     let mut batches = 0;
     while batches < MIN_BATCHES || start.elapsed().as_secs_f64() < BUDGET_S {
-        best = best.min(batch::<B, T>(device, iters, &mut f));
+        let timing = batch::<B, T>(clock, device, iters, &mut f);
+        if best.is_none_or(|b| timing.ms() < b.ms()) {
+            best = Some(timing);
+        }
         batches += 1;
     }
-    best
+    best.expect("at least one batch")
 }
 
-/// Mean ms of one call synchronised on its own (latency), after two warm-up calls.
-fn latency<B: Backend, T>(device: &B::Device, iters: usize, mut f: impl FnMut() -> T) -> f64 {
-    batch::<B, T>(device, 2, &mut f);
-    (0..iters)
-        .map(|_| batch::<B, T>(device, 1, &mut f))
-        .sum::<f64>()
-        / iters as f64
+/// Mean per-call time of `iters` calls, each synchronised on its own (latency).
+fn latency<B: Backend, T: Send>(
+    clock: &Clock,
+    device: &B::Device,
+    iters: usize,
+    mut f: impl FnMut() -> T + Send,
+) -> Timing {
+    batch::<B, T>(clock, device, 2, &mut f);
+    let calls: Vec<Timing> = (0..iters)
+        .map(|_| batch::<B, T>(clock, device, 1, &mut f))
+        .collect();
+    let mean = |values: Vec<f64>| values.iter().sum::<f64>() / values.len() as f64;
+    Timing {
+        wall_ms: mean(calls.iter().map(|t| t.wall_ms).collect()),
+        device_ms: calls
+            .iter()
+            .map(|t| t.device_ms)
+            .collect::<Option<Vec<f64>>>()
+            .map(mean),
+    }
 }
 
 impl BackendTask for Bench {
     type Output = Option<f64>;
 
     fn run<B: RopeBackend>(self, device: B::Device) -> Option<f64> {
+        let clock = Clock::for_backend(&self.backend);
         println!(
-            "backend {}, best of >= {MIN_BATCHES} batches of up to {} calls per measurement \
-             (wall clock to the device sync)",
+            "backend {}, best of >= {MIN_BATCHES} batches of up to {} calls per measurement; {}",
             B::name(&device),
-            self.iters
+            self.iters,
+            clock.describe()
         );
         println!(
-            "{:<8} {:<5} {:<11} {:>9} {:>9} {:>7} {:>9}",
-            "shape", "dtype", "impl", "ms", "GB/s", "%copy", "speedup"
+            "{:<8} {:<5} {:<11} {:>9} {:>9} {:>9} {:>7} {:>9}",
+            "shape", "dtype", "impl", "ms", "wall ms", "GB/s", "%copy", "speedup"
         );
         let mut min_speedup: Option<f64> = None;
         for shape in &self.shapes {
@@ -177,7 +211,7 @@ impl BackendTask for Bench {
                     );
                     continue;
                 }
-                let speedup = bench_shape::<B>(shape, dtype, self.iters, &device);
+                let speedup = bench_shape::<B>(shape, dtype, self.iters, &clock, &device);
                 min_speedup = Some(min_speedup.map_or(speedup, |m| m.min(speedup)));
             }
         }
@@ -189,6 +223,7 @@ fn bench_shape<B: RopeBackend>(
     shape: &Shape,
     dtype: DType,
     iters: usize,
+    clock: &Clock,
     device: &B::Device,
 ) -> f64 {
     let [batch, heads, seq, head_dim] = shape.q;
@@ -216,14 +251,14 @@ fn bench_shape<B: RopeBackend>(
 
     let fwd = || rope.apply_qk(q.clone(), k.clone(), &positions, AxisOrder::Bhsd);
     let back = |x| rope.apply_inverse(x, &positions, AxisOrder::Bhsd);
-    let copy = time::<B, _>(device, iters, || (q.clone().neg(), k.clone().neg()));
+    let copy = time::<B, _>(clock, device, iters, || (q.clone().neg(), k.clone().neg()));
     let q_bytes = 2 * q.shape().num_elements() * dtype.size(); // read + write
     let mut rows = vec![
         ("copy", copy, bytes),
-        ("rope fwd", time::<B, _>(device, iters, fwd), bytes),
+        ("rope fwd", time::<B, _>(clock, device, iters, fwd), bytes),
         (
             "rope f+b",
-            time::<B, _>(device, iters, || {
+            time::<B, _>(clock, device, iters, || {
                 let (qo, ko) = fwd();
                 (back(qo), back(ko))
             }),
@@ -231,12 +266,12 @@ fn bench_shape<B: RopeBackend>(
         ),
         (
             "bwd strided",
-            time::<B, _>(device, iters, || back(strided_grad.clone())),
+            time::<B, _>(clock, device, iters, || back(strided_grad.clone())),
             q_bytes,
         ),
         (
             "tensor ops",
-            time::<B, _>(device, iters, || {
+            time::<B, _>(clock, device, iters, || {
                 tensor_ops.apply_qk(q.clone(), k.clone(), &positions, AxisOrder::Bhsd)
             }),
             bytes,
@@ -244,7 +279,7 @@ fn bench_shape<B: RopeBackend>(
     ];
     // The built-in mixes its own f32 table with the input: it may refuse other dtypes.
     let builtin_time = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        time::<B, _>(device, iters, || {
+        time::<B, _>(clock, device, iters, || {
             (
                 builtin.apply(q.clone(), offset),
                 builtin.apply(k.clone(), offset),
@@ -256,34 +291,39 @@ fn bench_shape<B: RopeBackend>(
         rows.push(("builtin", t, bytes));
     }
 
-    let fused_ms = rows[1].1;
-    let builtin_ms = builtin_time;
-    let copy_gbps = bytes as f64 / (copy * 1e-3) / 1e9;
-    for (name, ms, bytes) in &rows {
+    let fused_ms = rows[1].1.ms();
+    let builtin_ms = builtin_time.as_ref().map(Timing::ms);
+    let copy_gbps = bytes as f64 / (copy.ms() * 1e-3) / 1e9;
+    for (name, timing, bytes) in &rows {
+        let ms = timing.ms();
         let gbps = *bytes as f64 / (ms * 1e-3) / 1e9;
         let speedup = match (*name, builtin_ms) {
             ("rope fwd", Some(b)) => format!("{:.1}x", b / fused_ms),
             _ => String::new(),
         };
         println!(
-            "{:<8} {:<5} {:<11} {:>9.3} {:>9.1} {:>6.0}% {:>9}",
+            "{:<8} {:<5} {:<11} {:>9.3} {:>9.3} {:>9.1} {:>6.0}% {:>9}",
             shape.name,
             format!("{dtype:?}").to_lowercase(),
             name,
             ms,
+            timing.wall_ms,
             gbps,
             100.0 * gbps / copy_gbps,
             speedup
         );
     }
     if shape.decode {
-        let one = latency::<B, _>(device, iters, fwd);
+        let one = latency::<B, _>(clock, device, iters, fwd);
+        let device_us = one
+            .device_ms
+            .map_or("-".to_string(), |ms| format!("{:.1}", ms * 1e3));
         println!(
-            "{:<8} {:<5} {:<11} {:>9.1} µs per call synchronised on its own",
+            "{:<8} {:<5} {:<11} {device_us} µs device, {:.1} µs wall, per call synchronised on its own",
             shape.name,
             "",
             "decode",
-            one * 1e3
+            one.wall_ms * 1e3
         );
     }
     builtin_ms.map_or(f64::INFINITY, |b| b / fused_ms)
@@ -295,7 +335,7 @@ fn bench_shape<B: RopeBackend>(
 /// # Errors
 /// An unknown flag or value, or a backend this build lacks, as a message with the usage line.
 pub fn run(args: impl IntoIterator<Item = String>) -> Result<(), String> {
-    let usage = "usage: rope_bench [--backend ndarray|wgpu|cuda] [--shapes cpu|gpu|all] [--dtype f32|f16|bf16|all] [--iters N] [--glibc-malloc]";
+    let usage = "usage: rope_bench [--backend ndarray|wgpu|cuda|wgpu-kernel|cuda-kernel] [--shapes cpu|gpu|all] [--dtype f32|f16|bf16|all] [--iters N] [--glibc-malloc]";
     let mut args = args.into_iter();
     let (mut backend, mut shapes, mut dtype, mut iters) = ("ndarray".to_string(), None, None, None);
     let mut retain_memory = true;
@@ -320,7 +360,7 @@ pub fn run(args: impl IntoIterator<Item = String>) -> Result<(), String> {
             _ => return Err(format!("unexpected argument `{arg}`\n{usage}")),
         }
     }
-    let gpu = backend == "cuda";
+    let gpu = backend.starts_with("cuda");
     let shapes: Vec<&'static Shape> =
         match shapes.as_deref().unwrap_or(if gpu { "gpu" } else { "cpu" }) {
             "cpu" => CPU_SHAPES.iter().collect(),
@@ -346,6 +386,7 @@ pub fn run(args: impl IntoIterator<Item = String>) -> Result<(), String> {
             shapes,
             dtypes,
             iters,
+            backend: backend.clone(),
         },
     )? {
         Some(speedup) => println!("min speedup vs burn RotaryEncoding: {speedup:.1}x"),
