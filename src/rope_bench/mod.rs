@@ -102,7 +102,7 @@ const GPU_SHAPES: [Shape; 4] = [
     Shape {
         name: "decode",
         q: [64, 32, 1, 128],
-        k: [64, 32, 1, 128],
+        k: [64, 8, 1, 128],
         decode: true,
     },
 ];
