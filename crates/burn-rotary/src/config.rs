@@ -3,6 +3,7 @@
 use burn::config::Config;
 use serde::{Deserialize, Serialize};
 
+use crate::axes::PositionAxes;
 use crate::error::{check_positive, RopeError};
 use crate::scaling::{Frequencies, FrequencyContext, RopeScaling, SeqLenRule};
 use crate::table::table_rows;
@@ -87,12 +88,33 @@ pub struct RopeConfig {
     /// the ones the scaling computes, whose attention factor still applies.
     #[config(default = "None")]
     pub inv_freq: Option<Vec<f64>>,
+    /// Which coordinate axis each frequency pair follows (M-RoPE, image / video RoPE): the
+    /// module then takes [`Positions::axes`](crate::Positions::axes). `None`: one position per
+    /// token.
+    #[config(default = "None")]
+    pub position_axes: Option<PositionAxes>,
 }
 
 impl RopeConfig {
     /// The rotary dimension: `rotary_dim`, or `head_dim` when unset.
     pub fn rotary_dim(&self) -> usize {
         self.rotary_dim.unwrap_or(self.head_dim)
+    }
+
+    /// The number of coordinate axes of a position: that of
+    /// [`position_axes`](Self::position_axes), else 1.
+    pub fn axes(&self) -> usize {
+        self.position_axes.as_ref().map_or(1, PositionAxes::axes)
+    }
+
+    /// The coordinate axis of each frequency pair (all 0 without
+    /// [`position_axes`](Self::position_axes)).
+    pub fn pair_axes(&self) -> Result<Vec<usize>, RopeError> {
+        let pairs = self.rotary_dim() / 2;
+        match &self.position_axes {
+            Some(axes) => axes.pair_axes(pairs),
+            None => Ok(vec![0; pairs]),
+        }
     }
 
     /// Checks every field, and what they compute: the error names the first bad field and its
@@ -162,6 +184,7 @@ impl RopeConfig {
             ));
         }
         self.scaling.validate(rotary_dim)?;
+        self.pair_axes()?;
         self.validate_frequencies()
     }
 

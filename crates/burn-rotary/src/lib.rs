@@ -23,6 +23,7 @@
 //! ```
 
 mod autodiff;
+mod axes;
 mod backend;
 mod config;
 #[cfg(any(feature = "wgpu", feature = "cuda"))]
@@ -37,6 +38,7 @@ pub mod reference;
 mod scaling;
 pub mod table;
 
+pub use axes::{PositionAxes, MAX_AXES};
 pub use backend::{AxisOrder, PositionsPrimitive, RopeBackend, RopeSpec};
 pub use config::{RopeConfig, RopeLayout};
 pub use error::RopeError;
