@@ -5,6 +5,7 @@ pub mod checkpoint;
 pub mod data;
 pub mod hf_fixture;
 pub mod model;
+pub mod nd_fixture;
 pub mod plot;
 pub mod rope_bench;
 pub mod scaling_bench;

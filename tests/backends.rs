@@ -23,7 +23,7 @@ macro_rules! backend_tests {
             Default::default()
         }
         backend_tests!(@tests B, device;
-            hf_fixture_parity, matches_f64_oracle, angles_exact_at_long_positions,
+            hf_fixture_parity, nd_fixture_parity, matches_f64_oracle, angles_exact_at_long_positions,
             preserves_norm, relative_position_invariance, offsets_equal_position_ids,
             inverse_restores_input, gqa_and_axis_orders, partial_rotary_and_empty,
             length_dependent_scalings, fast_path_matches_tensor_ops, every_element_written,

@@ -4,8 +4,8 @@
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{Int, Tensor, TensorData, TensorPrimitive};
 use burn_rotary::{
-    AxisOrder, PositionAxes, Positions, PositionsPrimitive, RopeBackend, RopeConfig, RopeLayout,
-    RopeScaling, RopeSpec,
+    AxisFrequencies, AxisOrder, PositionAxes, Positions, PositionsPrimitive, RopeBackend,
+    RopeConfig, RopeLayout, RopeScaling, RopeSpec,
 };
 
 use super::bounds::panic_message;
@@ -36,6 +36,20 @@ pub fn axis_configs() -> Vec<RopeConfig> {
             .with_layout(RopeLayout::Interleaved)
             .with_scaling(RopeScaling::Linear { factor: 2.0 })
             .with_position_axes(Some(PerPair(vec![0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1]))),
+        // The image / video families' constructors, small heads.
+        RopeConfig::flux(10_000.0, &[4, 6, 6]).unwrap(),
+        RopeConfig::wan(24, 10_000.0).unwrap(),
+        RopeConfig::vision_2d(20, 10_000.0).unwrap(),
+        // A ViT whose last channels pass through.
+        RopeConfig::per_axis(
+            40,
+            &[AxisFrequencies {
+                dim: 12,
+                theta: 100.0,
+            }; 2],
+            RopeLayout::Half,
+        )
+        .unwrap(),
     ]
 }
 

@@ -154,6 +154,26 @@ pub fn hf_fixture_parity<B: RopeBackend>(device: &B::Device) {
     }
 }
 
+/// Every case of the image / video golden file passes on this backend.
+pub fn nd_fixture_parity<B: RopeBackend>(device: &B::Device) {
+    use burn_rotary_suite::nd_fixture::{NdFixture, OUTPUT_TOLERANCE};
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/nd_rope_public.json"
+    );
+    let fixture = NdFixture::load(path).unwrap();
+    for case in &fixture.cases {
+        let error = case
+            .check::<B>(device)
+            .unwrap_or_else(|e| panic!("{}: {e}", case.name));
+        assert!(
+            error <= OUTPUT_TOLERANCE,
+            "{}: max abs error {error:e}",
+            case.name
+        );
+    }
+}
+
 /// Outputs equal the float64 oracle at random positions up to 2^20, for every config.
 pub fn matches_f64_oracle<B: RopeBackend>(device: &B::Device) {
     let mut rng = Rng::new(fresh_seed::<B>(device));

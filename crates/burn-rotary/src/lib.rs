@@ -31,6 +31,7 @@ mod cube;
 mod error;
 mod hf;
 mod module;
+mod nd;
 #[cfg(feature = "ndarray")]
 mod ndarray;
 mod positions;
@@ -43,6 +44,7 @@ pub use backend::{AxisOrder, PositionsPrimitive, RopeBackend, RopeSpec};
 pub use config::{RopeConfig, RopeLayout};
 pub use error::RopeError;
 pub use module::Rope;
+pub use nd::{AxisFrequencies, GridCoords};
 pub use positions::Positions;
 pub use scaling::{
     default_inv_freq, Frequencies, FrequencyContext, Llama3Scaling, LongRopeScaling, RopeScaling,
