@@ -6,6 +6,9 @@
 //!   KV-cache offsets, position ids, `[b, h, s, d]` and `[b, s, h, d]` inputs);
 //! - [`RopeScaling`]: linear, NTK-aware, dynamic NTK, YaRN, Llama 3 and LongRoPE;
 //! - [`RopeConfig::from_hf_json`]: read a HuggingFace `config.json`;
+//! - [`PositionAxes`] and [`Positions::axes`]: several coordinate axes per token (Qwen2-VL's
+//!   M-RoPE; images and video with [`RopeConfig::vision_2d`], [`RopeConfig::flux`],
+//!   [`RopeConfig::wan`], [`RopeConfig::per_axis`] and [`GridCoords`]);
 //! - [`RopeBackend`]: the backend extension trait; any backend gets RoPE with one line.
 //!
 //! ```
