@@ -25,6 +25,7 @@ macro_rules! backend_tests {
         backend_tests!(@tests B, device;
             hf_fixture_parity, nd_fixture_parity, matches_f64_oracle, angles_exact_at_long_positions,
             preserves_norm, relative_position_invariance, offsets_equal_position_ids,
+            packed_equals_documents_apart,
             inverse_restores_input, gqa_and_axis_orders, partial_rotary_and_empty,
             length_dependent_scalings, fast_path_matches_tensor_ops, every_element_written,
             half_precision_storage, bench_sized_matches_tensor_ops, out_of_range_positions_are_nan,

@@ -310,6 +310,53 @@ pub fn offsets_equal_position_ids<B: RopeBackend>(device: &B::Device) {
     assert_close(&values(per_seq), &values(by_ids), 1e-6, "offsets vs ids");
 }
 
+/// A packed row (positions restarting at each document) equals its documents rotated apart,
+/// with a length-dependent scaling choosing its frequencies from the longest document.
+pub fn packed_equals_documents_apart<B: RopeBackend>(device: &B::Device) {
+    fresh_seed::<B>(device);
+    for config in [
+        RopeConfig::new(32),
+        RopeConfig::new(32)
+            .with_max_position_embeddings(4)
+            .with_scaling(RopeScaling::DynamicNtk { factor: 2.0 }),
+    ] {
+        let rope = config.init::<B>(device);
+        let docs = [5usize, 1, 3];
+        let seq: usize = docs.iter().sum();
+        let x = normal::<B>([1, 2, seq, 32], device);
+        let packed = rope.apply(
+            x.clone(),
+            &Positions::packed(&[docs.to_vec()], device),
+            AxisOrder::Bhsd,
+        );
+        let cu = [0, 5, 6, 9];
+        let by_cu = rope.apply(
+            x.clone(),
+            &Positions::from_cu_seqlens(&cu, device),
+            AxisOrder::Bhsd,
+        );
+        let longest = Positions::offset(0).with_seq_len(5);
+        let apart: Vec<Tensor<B, 4>> = cu
+            .windows(2)
+            .map(|w| {
+                rope.apply(
+                    x.clone().narrow(2, w[0], w[1] - w[0]),
+                    &longest,
+                    AxisOrder::Bhsd,
+                )
+            })
+            .collect();
+        let apart = values(Tensor::cat(apart, 2));
+        assert_close(&values(packed), &apart, 1e-6, &format!("packed {config:?}"));
+        assert_close(
+            &values(by_cu),
+            &apart,
+            1e-6,
+            &format!("cu_seqlens {config:?}"),
+        );
+    }
+}
+
 /// The inverse rotation restores the input.
 pub fn inverse_restores_input<B: RopeBackend>(device: &B::Device) {
     fresh_seed::<B>(device);

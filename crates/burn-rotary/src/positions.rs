@@ -101,6 +101,54 @@ impl<B: Backend> Positions<B> {
         }
     }
 
+    /// Packed sequences: several documents in one row, positions restarting at 0 at each
+    /// document (`lengths[b]` are the document lengths of row `b`; every row holds the same
+    /// number of tokens). The sequence length of length-dependent scalings is the longest
+    /// document.
+    ///
+    /// ```
+    /// use burn::backend::NdArray;
+    /// use burn_rotary::Positions;
+    ///
+    /// // One row: documents of 3, 1 and 2 tokens -> positions 0 1 2 0 0 1.
+    /// let device = Default::default();
+    /// let positions = Positions::<NdArray>::packed(&[vec![3, 1, 2]], &device);
+    /// ```
+    ///
+    /// # Panics
+    /// If the rows hold different numbers of tokens.
+    pub fn packed(lengths: &[Vec<usize>], device: &B::Device) -> Self {
+        let seq = lengths.first().map_or(0, |row| row.iter().sum::<usize>());
+        let ids: Vec<i64> = lengths
+            .iter()
+            .flat_map(|row| {
+                assert!(
+                    row.iter().sum::<usize>() == seq,
+                    "Positions::packed: every row must hold {seq} tokens, got documents {row:?}"
+                );
+                row.iter().flat_map(|&len| (0..len).map(saturating_i64))
+            })
+            .collect();
+        let longest = lengths.iter().flatten().copied().max().unwrap_or(0);
+        Self::ids_from_slice(&ids, [lengths.len(), seq], device).with_seq_len(longest)
+    }
+
+    /// Packed sequences from cumulative lengths (`cu_seqlens`, the varlen form flash-attn and
+    /// TransformerEngine take): `[0, l1, l1 + l2, ..., total]`, one row of `total` tokens.
+    ///
+    /// # Panics
+    /// If `cu_seqlens` does not start at 0 or decreases.
+    pub fn from_cu_seqlens(cu_seqlens: &[usize], device: &B::Device) -> Self {
+        assert!(
+            cu_seqlens.first().is_none_or(|&c| c == 0)
+                && cu_seqlens.windows(2).all(|w| w[0] <= w[1]),
+            "Positions::from_cu_seqlens: expected cumulative lengths from 0, non-decreasing, \
+             got {cu_seqlens:?}"
+        );
+        let lengths: Vec<usize> = cu_seqlens.windows(2).map(|w| w[1] - w[0]).collect();
+        Self::packed(&[lengths], device)
+    }
+
     /// A coordinate per axis for each row: M-RoPE's (temporal, height, width) position ids,
     /// an image patch's (row, column), a video patch's (frame, row, column). For a module whose
     /// config has [`position_axes`](crate::RopeConfig::position_axes), pair `i` of a row is
