@@ -45,6 +45,6 @@ pub use error::RopeError;
 pub use module::Rope;
 pub use positions::Positions;
 pub use scaling::{
-    default_inv_freq, Frequencies, FrequencyContext, Llama3Scaling, LongRopeScaling, RopeScaling,
-    SeqLenRule, YarnScaling,
+    default_inv_freq, Frequencies, FrequencyContext, Llama3Scaling, LongRopeScaling,
+    ProportionalScaling, RopeScaling, SeqLenRule, YarnScaling,
 };
