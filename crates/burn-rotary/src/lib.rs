@@ -30,6 +30,7 @@ mod config;
 mod cube;
 mod error;
 mod hf;
+mod hf_model;
 mod module;
 #[cfg(feature = "ndarray")]
 mod ndarray;
@@ -42,6 +43,7 @@ pub use axes::{PositionAxes, MAX_AXES};
 pub use backend::{AxisOrder, PositionsPrimitive, RopeBackend, RopeSpec};
 pub use config::{RopeConfig, RopeLayout};
 pub use error::RopeError;
+pub use hf_model::{LayerRope, ModelRope, ModelRopeConfig};
 pub use module::Rope;
 pub use positions::Positions;
 pub use scaling::{
