@@ -28,9 +28,11 @@ macro_rules! backend_tests {
             inverse_restores_input, gqa_and_axis_orders, partial_rotary_and_empty,
             length_dependent_scalings, fast_path_matches_tensor_ops, every_element_written,
             half_precision_storage, bench_sized_matches_tensor_ops, out_of_range_positions_are_nan,
-            host_positions_out_of_range_panic, degenerate_shapes;
+            host_positions_out_of_range_panic, degenerate_shapes, axes_match_f64_oracle,
+            axes_fast_path_matches_tensor_ops, axes_properties, axes_out_of_range_are_nan;
             gradients: || suite::gradients::<Autodiff<B>>(&device()),
             gradients_qk_gqa_strided: || suite::gradients_qk_gqa_strided::<Autodiff<B>>(&device()),
+            axes_gradients: || suite::axes_gradients::<Autodiff<B>>(&device()),
             gradients_balanced_checkpointing:
                 || suite::gradients::<Autodiff<B, BalancedCheckpointing>>(&device()),
         )

@@ -115,7 +115,7 @@ pub fn out_of_range_positions_are_nan<B: RopeBackend>(device: &B::Device) {
     }
 }
 
-fn panic_message(f: impl FnOnce()) -> String {
+pub(super) fn panic_message(f: impl FnOnce()) -> String {
     let payload = catch_unwind(AssertUnwindSafe(f)).expect_err("expected a panic");
     payload
         .downcast_ref::<String>()

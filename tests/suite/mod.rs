@@ -1,6 +1,7 @@
 //! The RoPE test suite: every body is generic over the backend and is expanded for each
 //! backend this build has by `backend_suite!` in `tests/backends.rs`.
 
+pub mod axes;
 pub mod bounds;
 pub mod fast_path;
 pub mod gradients;
@@ -14,6 +15,10 @@ use burn_rotary::{
 };
 use burn_rotary_suite::hf_fixture::Fixture;
 
+pub use axes::{
+    axes_fast_path_matches_tensor_ops, axes_gradients, axes_match_f64_oracle,
+    axes_out_of_range_are_nan, axes_properties,
+};
 pub use bounds::{
     degenerate_shapes, host_positions_out_of_range_panic, out_of_range_positions_are_nan,
 };

@@ -18,6 +18,17 @@ impl Oracle<'_> {
         dims: [usize; 4],
         position: impl Fn(usize, usize) -> u64,
     ) -> Vec<f64> {
+        self.rotate_pairs(x, dims, |b, s, _| position(b, s))
+    }
+
+    /// Like [`Oracle::rotate`], with a position per pair: `position(b, s, i)` (several
+    /// coordinate axes).
+    pub fn rotate_pairs(
+        &self,
+        x: &[f64],
+        dims: [usize; 4],
+        position: impl Fn(usize, usize, usize) -> u64,
+    ) -> Vec<f64> {
         let [batch, heads, seq, d] = dims;
         assert_eq!(d, self.head_dim);
         let half = self.inv_freq.len();
@@ -26,8 +37,8 @@ impl Oracle<'_> {
             for h in 0..heads {
                 for s in 0..seq {
                     let row = ((b * heads + h) * seq + s) * d;
-                    let p = position(b, s) as f64;
                     for (i, w) in self.inv_freq.iter().enumerate() {
+                        let p = position(b, s, i) as f64;
                         let (i1, i2) = match self.layout {
                             RopeLayout::Half => (i, i + half),
                             RopeLayout::Interleaved => (2 * i, 2 * i + 1),

@@ -55,6 +55,7 @@ fn inner_positions<B: RopeBackend, C: CheckpointStrategy>(
         PositionsPrimitive::Offset(o) => PositionsPrimitive::Offset(o),
         PositionsPrimitive::Offsets(t) => PositionsPrimitive::Offsets(t),
         PositionsPrimitive::Ids(t) => PositionsPrimitive::Ids(t),
+        PositionsPrimitive::Axes { ids, pair_axes } => PositionsPrimitive::Axes { ids, pair_axes },
     }
 }
 

@@ -99,6 +99,16 @@ pub enum PositionsPrimitive<B: Backend> {
     Offsets(IntTensor<B>),
     /// Explicit position ids, an int tensor `[batch, seq]` (or `[1, seq]`, shared by the batch).
     Ids(IntTensor<B>),
+    /// A coordinate per axis (M-RoPE, image / video RoPE): pair `i` of row `(b, s)` is at
+    /// `ids[pair_axes[i], b, s]`.
+    Axes {
+        /// Int tensor `[axes, batch, seq]` (or `[axes, 1, seq]`, shared by the batch). A row
+        /// with a coordinate outside `0..max_positions` on any axis comes out NaN.
+        ids: IntTensor<B>,
+        /// Int tensor `[rotary_dim / 2]`: the axis of each frequency pair. A pair whose axis is
+        /// not in `0..axes` comes out NaN.
+        pair_axes: IntTensor<B>,
+    },
 }
 
 impl<B: Backend> Clone for PositionsPrimitive<B> {
@@ -107,6 +117,10 @@ impl<B: Backend> Clone for PositionsPrimitive<B> {
             Self::Offset(o) => Self::Offset(*o),
             Self::Offsets(t) => Self::Offsets(t.clone()),
             Self::Ids(t) => Self::Ids(t.clone()),
+            Self::Axes { ids, pair_axes } => Self::Axes {
+                ids: ids.clone(),
+                pair_axes: pair_axes.clone(),
+            },
         }
     }
 }
@@ -114,7 +128,8 @@ impl<B: Backend> Clone for PositionsPrimitive<B> {
 /// Backends that can apply RoPE.
 ///
 /// `table` is the `[rows, 2, rotary_dim / 2]` `f32` angle table of [`crate::table`]; a
-/// position `p` uses rows `p % FINE` and `FINE + p / FINE`. Implementations return a new tensor
+/// position `p` uses rows `p % FINE` and `FINE + p / FINE` (with [`PositionsPrimitive::Axes`],
+/// pair `i` takes the position on its own axis). Implementations return a new tensor
 /// of the input's shape, axis order and dtype, contiguous, and hold two promises whatever the
 /// inputs: no read outside the table (a position outside `0..spec.max_positions` makes its row
 /// NaN, the rest of the batch is unaffected), and a panic naming the problem for a table that

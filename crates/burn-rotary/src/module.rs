@@ -5,9 +5,9 @@ use std::sync::{Arc, Mutex};
 
 use burn::module::Module;
 use burn::tensor::backend::Backend;
-use burn::tensor::{DType, Tensor, TensorCreationOptions, TensorPrimitive};
+use burn::tensor::{DType, Int, Tensor, TensorCreationOptions, TensorData, TensorPrimitive};
 
-use crate::backend::{check_same_dtype, AxisOrder, RopeBackend, RopeSpec};
+use crate::backend::{check_same_dtype, AxisOrder, PositionsPrimitive, RopeBackend, RopeSpec};
 use crate::config::RopeConfig;
 use crate::error::RopeError;
 use crate::positions::Positions;
@@ -62,6 +62,9 @@ pub struct Rope<B: Backend> {
     table: Tensor<B, 3>,
     /// Angle table used beyond a [`SeqLenRule::Switch`] threshold (LongRoPE's long factors).
     long_table: Option<Tensor<B, 3>>,
+    /// The coordinate axis of each frequency pair, `[rotary_dim / 2]`, when there are several
+    /// (see [`RopeConfig::position_axes`]).
+    pair_axes: Option<Tensor<B, 1, Int>>,
     #[module(skip)]
     config: RopeConfig,
     /// Tables of the lengths past a [`SeqLenRule::Continuous`] threshold, most recent last.
@@ -82,9 +85,20 @@ impl RopeConfig {
             }
             _ => None,
         };
+        let pair_axes = (self.axes() > 1).then(|| {
+            let axes: Vec<i64> = self
+                .pair_axes()
+                .expect("validated")
+                .iter()
+                .map(|&a| a as i64)
+                .collect();
+            let n = axes.len();
+            Tensor::from_data(TensorData::new(axes, [n]), device)
+        });
         Ok(Rope {
             table: self.table(None, device),
             long_table,
+            pair_axes,
             config: self.clone(),
             length_tables: Default::default(),
             tensor_ops: false,
@@ -219,19 +233,17 @@ impl<B: RopeBackend> Rope<B> {
             return (q, self.rotate(k, positions, axes, false));
         }
         check_same_dtype(op, q.dtype(), k.dtype());
-        let Some((table, spec)) = self.prepare(op, q.dims(), positions, axes, false) else {
+        let Some((table, primitive, spec)) = self.prepare(op, q.dims(), positions, axes, false)
+        else {
             return (q, k);
         };
         let table = table.into_primitive().tensor();
         let (q, k) = (q.into_primitive().tensor(), k.into_primitive().tensor());
         let (q, k) = if self.tensor_ops {
-            let q = reference::rope::<B>(q, table.clone(), positions.primitive(), spec);
-            (
-                q,
-                reference::rope::<B>(k, table, positions.primitive(), spec),
-            )
+            let q = reference::rope::<B>(q, table.clone(), primitive.clone(), spec);
+            (q, reference::rope::<B>(k, table, primitive, spec))
         } else {
-            B::rope_qk(q, k, table, positions.primitive(), spec)
+            B::rope_qk(q, k, table, primitive, spec)
         };
         (
             Tensor::from_primitive(TensorPrimitive::Float(q)),
@@ -246,15 +258,16 @@ impl<B: RopeBackend> Rope<B> {
         axes: AxisOrder,
         inverse: bool,
     ) -> Tensor<B, 4> {
-        let Some((table, spec)) = self.prepare("Rope::apply", x.dims(), positions, axes, inverse)
+        let Some((table, primitive, spec)) =
+            self.prepare("Rope::apply", x.dims(), positions, axes, inverse)
         else {
             return x;
         };
         let (x, table) = (x.into_primitive().tensor(), table.into_primitive().tensor());
         let out = if self.tensor_ops {
-            reference::rope::<B>(x, table, positions.primitive(), spec)
+            reference::rope::<B>(x, table, primitive, spec)
         } else {
-            B::rope(x, table, positions.primitive(), spec)
+            B::rope(x, table, primitive, spec)
         };
         Tensor::from_primitive(TensorPrimitive::Float(out))
     }
@@ -267,14 +280,19 @@ impl<B: RopeBackend> Rope<B> {
         positions: &Positions<B>,
         axes: AxisOrder,
         inverse: bool,
-    ) -> Option<(Tensor<B, 3>, RopeSpec)> {
+    ) -> Option<(Tensor<B, 3>, PositionsPrimitive<B>, RopeSpec)> {
         let (batch, heads, seq, head_dim) = axes.split(dims);
         assert!(
             head_dim == self.config.head_dim,
             "{op}: expected head_dim {} on the last axis, got shape {dims:?} ({axes:?})",
             self.config.head_dim
         );
-        positions.check(op, batch, seq, self.config.max_positions);
+        positions.check(
+            op,
+            [batch, seq],
+            self.config.axes(),
+            self.config.max_positions,
+        );
         if batch == 0 || heads == 0 || seq == 0 {
             return None;
         }
@@ -285,7 +303,8 @@ impl<B: RopeBackend> Rope<B> {
             inverse,
             max_positions: self.config.max_positions,
         };
-        Some((self.table_for(positions, seq), spec))
+        let primitive = positions.primitive(self.pair_axes.as_ref());
+        Some((self.table_for(positions, seq), primitive, spec))
     }
 
     /// The table of the frequencies in force for these positions.

@@ -122,11 +122,25 @@ impl HostAngles {
     }
 }
 
-/// Position ids on the host: `rows` position rows (1 or `batch`) of `seq` ids; `None` for a
-/// position out of range.
+/// Position ids on the host: `rows` position rows (1 or `batch`) of `seq` tokens, each with a
+/// coordinate per axis (`[rows, seq, axes]`); `None` for a coordinate out of range.
 struct HostIds {
     ids: Vec<Option<usize>>,
     rows: usize,
+    axes: usize,
+    /// The axis of each pair (`None`: out of range); `None` with one axis.
+    pair_axes: Option<Vec<Option<usize>>>,
+}
+
+impl HostIds {
+    fn single(ids: Vec<Option<usize>>, rows: usize) -> Self {
+        Self {
+            ids,
+            rows,
+            axes: 1,
+            pair_axes: None,
+        }
+    }
 }
 
 fn position_ids<E: FloatNdArrayElement, I: IntNdArrayElement, Q: QuantElement>(
@@ -154,22 +168,37 @@ where
         })
     };
     match positions {
-        PositionsPrimitive::Offset(offset) => HostIds {
-            ids: run(Some(offset)).collect(),
-            rows: 1,
-        },
-        PositionsPrimitive::Offsets(offsets) => HostIds {
-            ids: host(offsets)
+        PositionsPrimitive::Offset(offset) => HostIds::single(run(Some(offset)).collect(), 1),
+        PositionsPrimitive::Offsets(offsets) => HostIds::single(
+            host(offsets)
                 .into_iter()
                 .flat_map(|o| run(in_range(o)))
                 .collect(),
-            rows: batch,
-        },
+            batch,
+        ),
         PositionsPrimitive::Ids(ids) => {
             let ids: Vec<_> = host(ids).into_iter().map(in_range).collect();
+            let rows = ids.len() / seq.max(1);
+            HostIds::single(ids, rows)
+        }
+        PositionsPrimitive::Axes { ids, pair_axes } => {
+            let shape: [usize; 3] = ids.shape().dims();
+            let [axes, rows, _] = shape;
+            // [axes, rows, seq] -> [rows, seq, axes]
+            let by_axis = host(ids);
+            let tokens = rows * seq;
+            let ids = (0..tokens * axes)
+                .map(|t| in_range(by_axis[(t % axes) * tokens + t / axes]))
+                .collect();
+            let pair_axes = host(pair_axes)
+                .into_iter()
+                .map(|a| usize::try_from(a).ok().filter(|&a| a < axes))
+                .collect();
             HostIds {
-                rows: ids.len() / seq.max(1),
                 ids,
+                rows,
+                axes,
+                pair_axes: Some(pair_axes),
             }
         }
     }
@@ -185,17 +214,34 @@ fn angles(table: &[f32], ids: &HostIds, spec: RopeSpec) -> (Vec<f32>, Vec<f32>) 
             .unwrap_or_else(|| panic!("rope: position table row {r} is out of range"))
     };
     let sign = if spec.inverse { -1.0 } else { 1.0 };
-    let mut cos = Vec::with_capacity(ids.ids.len() * half);
-    let mut sin = Vec::with_capacity(ids.ids.len() * half);
-    for &p in &ids.ids {
-        let Some(p) = p else {
+    let tokens = ids.ids.len() / ids.axes.max(1);
+    let mut cos = Vec::with_capacity(tokens * half);
+    let mut sin = Vec::with_capacity(tokens * half);
+    for token in ids.ids.chunks_exact(ids.axes) {
+        // Every coordinate in range, else the whole row is NaN.
+        let Some(coords) = token.iter().copied().collect::<Option<Vec<usize>>>() else {
             cos.extend(std::iter::repeat_n(f32::NAN, half));
             sin.extend(std::iter::repeat_n(f32::NAN, half));
             continue;
         };
-        let (fine, coarse) = rows_of(p);
-        let ((cf, sf), (cc, sc)) = (row(fine).split_at(half), row(coarse).split_at(half));
+        // The table rows of each axis's coordinate.
+        let rows: Vec<_> = coords
+            .iter()
+            .map(|&p| {
+                let (fine, coarse) = rows_of(p);
+                (row(fine).split_at(half), row(coarse).split_at(half))
+            })
+            .collect();
         for i in 0..half {
+            let axis = match &ids.pair_axes {
+                Some(pair_axes) => pair_axes[i],
+                None => Some(0),
+            };
+            let Some(((cf, sf), (cc, sc))) = axis.map(|a| rows[a]) else {
+                cos.push(f32::NAN);
+                sin.push(f32::NAN);
+                continue;
+            };
             cos.push(cf[i] * cc[i] - sf[i] * sc[i]);
             sin.push(sign * (sf[i] * cc[i] + cf[i] * sc[i]));
         }

@@ -35,6 +35,7 @@ enum PositionKind<B: Backend> {
     Offset(usize),
     Offsets(Tensor<B, 1, Int>),
     Ids(Tensor<B, 2, Int>),
+    Axes(Tensor<B, 3, Int>),
 }
 
 impl<B: Backend> Positions<B> {
@@ -100,6 +101,62 @@ impl<B: Backend> Positions<B> {
         }
     }
 
+    /// A coordinate per axis for each row: M-RoPE's (temporal, height, width) position ids,
+    /// an image patch's (row, column), a video patch's (frame, row, column). For a module whose
+    /// config has [`position_axes`](crate::RopeConfig::position_axes), pair `i` of a row is
+    /// rotated by its coordinate on the axis of pair `i`.
+    ///
+    /// # Shapes
+    /// - ids: `[axes, batch, seq]`, or `[axes, 1, seq]` shared by the batch; `axes` must be the
+    ///   config's [`axes`](crate::RopeConfig::axes). A row with a coordinate that is negative or
+    ///   `>= max_positions` on any axis comes out NaN (see the type's docs).
+    pub fn axes(ids: Tensor<B, 3, Int>) -> Self {
+        Self {
+            kind: PositionKind::Axes(ids),
+            seq_len: None,
+            host_range: None,
+        }
+    }
+
+    /// Coordinates from the host, laid out `[axes, rows, seq]` (`rows` 1 or the batch):
+    /// checked against `max_positions` at each call without a device read.
+    ///
+    /// ```
+    /// use burn::backend::NdArray;
+    /// use burn::tensor::{Distribution, Tensor};
+    /// use burn_rotary::{AxisOrder, PositionAxes, Positions, RopeConfig};
+    ///
+    /// let device = Default::default();
+    /// // Qwen2-VL's M-RoPE: 64 pairs, 16 temporal, 24 height, 24 width.
+    /// let rope = RopeConfig::new(128)
+    ///     .with_position_axes(Some(PositionAxes::Sections(vec![16, 24, 24])))
+    ///     .init::<NdArray>(&device);
+    /// // Two text tokens, then a 2x2 image at temporal position 2.
+    /// let ids = [
+    ///     0, 1, 2, 2, 2, 2, // temporal
+    ///     0, 1, 2, 2, 3, 3, // height
+    ///     0, 1, 2, 3, 2, 3, // width
+    /// ];
+    /// let positions = Positions::axes_from_slice(&ids, [3, 1, 6], &device);
+    /// let q = Tensor::<NdArray, 4>::random([1, 4, 6, 128], Distribution::Default, &device);
+    /// let q = rope.apply(q, &positions, AxisOrder::Bhsd);
+    /// assert_eq!(q.dims(), [1, 4, 6, 128]);
+    /// ```
+    ///
+    /// # Panics
+    /// If `ids.len() != axes * rows * seq`.
+    pub fn axes_from_slice(ids: &[i64], [axes, rows, seq]: [usize; 3], device: &B::Device) -> Self {
+        assert!(
+            axes.checked_mul(rows).and_then(|n| n.checked_mul(seq)) == Some(ids.len()),
+            "Positions::axes_from_slice: {} ids cannot be laid out as [{axes}, {rows}, {seq}]",
+            ids.len()
+        );
+        Self {
+            host_range: min_max(ids),
+            ..Self::axes(device_ints(ids, [axes, rows, seq], device))
+        }
+    }
+
     /// Sets the sequence length that length-dependent scalings use.
     pub fn with_seq_len(mut self, seq_len: usize) -> Self {
         self.seq_len = Some(seq_len);
@@ -117,9 +174,10 @@ impl<B: Backend> Positions<B> {
             (_, Some((_, max))) => max,
             (PositionKind::Offsets(t), None) => device_max(t.clone()),
             (PositionKind::Ids(t), None) => device_max(t.clone().flatten(0, 1)),
+            (PositionKind::Axes(t), None) => device_max(t.clone().flatten(0, 2)),
         };
         let rows_after = match self.kind {
-            PositionKind::Ids(_) => 1,
+            PositionKind::Ids(_) | PositionKind::Axes(_) => 1,
             _ => seq,
         };
         usize::try_from(largest_start.max(0))
@@ -127,17 +185,36 @@ impl<B: Backend> Positions<B> {
             .saturating_add(rows_after)
     }
 
-    pub(crate) fn primitive(&self) -> PositionsPrimitive<B> {
-        match &self.kind {
-            PositionKind::Offset(offset) => PositionsPrimitive::Offset(*offset),
-            PositionKind::Offsets(t) => PositionsPrimitive::Offsets(t.clone().into_primitive()),
-            PositionKind::Ids(t) => PositionsPrimitive::Ids(t.clone().into_primitive()),
+    /// The primitive for a module whose pairs follow `pair_axes` (`None`: one axis). Offsets
+    /// put every axis of a row at the same position (text tokens in M-RoPE).
+    pub(crate) fn primitive(&self, pair_axes: Option<&Tensor<B, 1, Int>>) -> PositionsPrimitive<B> {
+        match (&self.kind, pair_axes) {
+            (PositionKind::Offset(offset), _) => PositionsPrimitive::Offset(*offset),
+            (PositionKind::Offsets(t), _) => {
+                PositionsPrimitive::Offsets(t.clone().into_primitive())
+            }
+            (PositionKind::Ids(t), _) => PositionsPrimitive::Ids(t.clone().into_primitive()),
+            (PositionKind::Axes(t), Some(pair_axes)) => PositionsPrimitive::Axes {
+                ids: t.clone().into_primitive(),
+                pair_axes: pair_axes.clone().into_primitive(),
+            },
+            // One axis (checked): plain ids.
+            (PositionKind::Axes(t), None) => {
+                let [_, rows, seq] = t.dims();
+                PositionsPrimitive::Ids(t.clone().reshape([rows, seq]).into_primitive())
+            }
         }
     }
 
-    /// Checks the shapes against the input's `batch` and `seq`, and the positions known on the
-    /// host against `max_positions`.
-    pub(crate) fn check(&self, op: &str, batch: usize, seq: usize, max_positions: usize) {
+    /// Checks the shapes against the input's `batch` and `seq` and the module's number of
+    /// coordinate `axes`, and the positions known on the host against `max_positions`.
+    pub(crate) fn check(
+        &self,
+        op: &str,
+        [batch, seq]: [usize; 2],
+        axes: usize,
+        max_positions: usize,
+    ) {
         match &self.kind {
             PositionKind::Offset(_) => {}
             PositionKind::Offsets(offsets) => assert!(
@@ -148,8 +225,29 @@ impl<B: Backend> Positions<B> {
             PositionKind::Ids(ids) => {
                 let [rows, len] = ids.dims();
                 assert!(
+                    axes == 1,
+                    "{op}: expected coordinates of shape [{axes}, {batch}, {seq}] \
+                     (Positions::axes: the module's pairs follow {axes} axes), got position ids \
+                     of shape {:?}",
+                    ids.dims()
+                );
+                assert!(
                     (rows == batch || rows == 1) && len == seq,
                     "{op}: expected position ids of shape [{batch}, {seq}] or [1, {seq}], got {:?}",
+                    ids.dims()
+                );
+            }
+            PositionKind::Axes(ids) => {
+                let [n, rows, len] = ids.dims();
+                let shared = if batch == 1 {
+                    String::new()
+                } else {
+                    format!(" or [{axes}, 1, {seq}]")
+                };
+                assert!(
+                    n == axes && (rows == batch || rows == 1) && len == seq,
+                    "{op}: expected coordinates of shape [{axes}, {batch}, {seq}]{shared} \
+                     (axes, batch, seq), got {:?}",
                     ids.dims()
                 );
             }
@@ -160,7 +258,7 @@ impl<B: Backend> Positions<B> {
                 (offset, offset, seq)
             }
             (PositionKind::Offsets(_), Some((min, max))) => (min, max, seq),
-            (PositionKind::Ids(_), Some((min, max))) => (min, max, 1),
+            (PositionKind::Ids(_) | PositionKind::Axes(_), Some((min, max))) => (min, max, 1),
             (_, None) => return, // device positions: out-of-range rows come out NaN
         };
         if seq == 0 {

@@ -57,8 +57,21 @@ fn rope_tensor<B: Backend>(
     let [batch, heads, seq, head_dim] = x.dims();
     let (rd, half) = (spec.rotary_dim, spec.rotary_dim / 2);
 
-    let (ids, invalid) = position_ids::<B>(positions, batch, seq, spec.max_positions, &x.device());
-    let (cos, sin) = angles(table.cast(compute), ids.mask_fill(invalid.clone(), 0)); // [pb, 1, seq, half]
+    // [pb, 1, seq, half] each, and the rows out of range [pb, seq].
+    let (cos, sin, invalid) = match positions {
+        PositionsPrimitive::Axes { ids, pair_axes } => axis_angles(
+            table.cast(compute),
+            Tensor::from_primitive(ids),
+            Tensor::from_primitive(pair_axes),
+            spec.max_positions,
+        ),
+        positions => {
+            let (ids, invalid) =
+                position_ids::<B>(positions, batch, seq, spec.max_positions, &x.device());
+            let (cos, sin) = angles(table.cast(compute), ids.mask_fill(invalid.clone(), 0));
+            (cos, sin, invalid)
+        }
+    };
     let sin = if spec.inverse { sin.neg() } else { sin };
 
     let rotate = |x1: Tensor<B, 4>, x2: Tensor<B, 4>| {
@@ -136,7 +149,60 @@ fn position_ids<B: Backend>(
             let ids = Tensor::from_primitive(ids);
             (ids.clone(), out_of_range(ids))
         }
+        PositionsPrimitive::Axes { .. } => unreachable!("axis coordinates go to `axis_angles`"),
     }
+}
+
+/// `(a cos t, a sin t)` of every row for coordinates `ids` `[axes, pb, seq]` whose pair `i`
+/// follows axis `pair_axes[i]`, shaped `[pb, 1, seq, half]`, and the rows with a coordinate
+/// out of range on some axis `[pb, seq]`. A pair whose axis is out of range is NaN.
+fn axis_angles<B: Backend>(
+    table: Tensor<B, 3>,
+    ids: Tensor<B, 3, Int>,
+    pair_axes: Tensor<B, 1, Int>,
+    max_positions: usize,
+) -> (Tensor<B, 4>, Tensor<B, 4>, Tensor<B, 2, Bool>) {
+    let [axes, pb, seq] = ids.dims();
+    let [rows, _, half] = table.dims();
+    let bad_ids = ids
+        .clone()
+        .lower_elem(0)
+        .bool_or(ids.clone().greater_equal_elem(max_positions as i64));
+    let invalid = bad_ids
+        .clone()
+        .int()
+        .sum_dim(0)
+        .greater_elem(0)
+        .reshape([pb, seq]);
+    let bad_axes = pair_axes
+        .clone()
+        .lower_elem(0)
+        .bool_or(pair_axes.clone().greater_equal_elem(axes as i64));
+    // The position of every (row, pair): [pb * seq, half].
+    let per_pair = ids
+        .mask_fill(bad_ids, 0)
+        .select(0, pair_axes.mask_fill(bad_axes.clone(), 0))
+        .reshape([half, pb * seq])
+        .transpose();
+    let fine = per_pair.clone().remainder_scalar(FINE as i64);
+    let coarse = per_pair.div_scalar(FINE as i64).add_scalar(FINE as i64);
+    let part = |j| table.clone().narrow(1, j, 1).reshape([rows, half]);
+    let look =
+        |j, rows: &Tensor<B, 2, Int>| part(j).gather(0, rows.clone()).reshape([pb, 1, seq, half]);
+    let (cf, sf, cc, sc) = (
+        look(0, &fine),
+        look(1, &fine),
+        look(0, &coarse),
+        look(1, &coarse),
+    );
+    let cos = cf.clone() * cc.clone() - sf.clone() * sc.clone();
+    let sin = sf * cc + cf * sc;
+    // 1 on pairs with a valid axis, NaN on the others.
+    let poison = Tensor::<B, 1>::ones([half], &cos.device())
+        .cast(cos.dtype())
+        .mask_fill(bad_axes, f64::NAN)
+        .reshape([1, 1, 1, half]);
+    (cos * poison.clone(), sin * poison, invalid)
 }
 
 /// `(a cos t, a sin t)` of every position id, shaped `[pb, 1, seq, half]`.

@@ -11,12 +11,14 @@ use burn_ir::{CustomOpIr, HandleContainer, OperationIr, TensorIr};
 
 use crate::backend::{check_same_dtype, PositionsPrimitive, RopeBackend, RopeSpec};
 
-/// Which position input the op has (the tensor, if any, is its last input).
+/// Which position inputs the op has (the tensors, if any, are its last inputs).
 #[derive(Debug, Clone, Copy)]
 enum PositionKind {
     Offset(usize),
     Offsets,
     Ids,
+    /// Coordinates, then the axis of each pair.
+    Axes,
 }
 
 #[derive(Debug, Clone)]
@@ -44,6 +46,10 @@ impl<B: FusionBackend + RopeBackend> Operation<B::FusionRuntime> for RopeOp<B> {
                 PositionsPrimitive::Offsets(handles.get_int_tensor::<B>(next()))
             }
             PositionKind::Ids => PositionsPrimitive::Ids(handles.get_int_tensor::<B>(next())),
+            PositionKind::Axes => PositionsPrimitive::Axes {
+                ids: handles.get_int_tensor::<B>(next()),
+                pair_axes: handles.get_int_tensor::<B>(next()),
+            },
         };
         let outputs = &self.desc.outputs;
         match k {
@@ -75,13 +81,17 @@ fn register<B: FusionBackend + RopeBackend>(
         check_same_dtype(op, q.dtype, k.dtype);
     }
     let client = q.client.clone();
-    let (kind, position_tensor) = match positions {
-        PositionsPrimitive::Offset(offset) => (PositionKind::Offset(offset), None),
-        PositionsPrimitive::Offsets(t) => (PositionKind::Offsets, Some(t)),
-        PositionsPrimitive::Ids(t) => (PositionKind::Ids, Some(t)),
+    let (kind, position_tensors) = match positions {
+        PositionsPrimitive::Offset(offset) => (PositionKind::Offset(offset), [None, None]),
+        PositionsPrimitive::Offsets(t) => (PositionKind::Offsets, [Some(t), None]),
+        PositionsPrimitive::Ids(t) => (PositionKind::Ids, [Some(t), None]),
+        PositionsPrimitive::Axes { ids, pair_axes } => {
+            (PositionKind::Axes, [Some(ids), Some(pair_axes)])
+        }
     };
-    let inputs: Vec<_> = [Some(q), k.clone().or(None), Some(table), position_tensor]
+    let inputs: Vec<_> = [Some(q), k.clone().or(None), Some(table)]
         .into_iter()
+        .chain(position_tensors)
         .flatten()
         .collect();
     let with_k = k.is_some();

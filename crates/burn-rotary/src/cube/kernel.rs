@@ -41,6 +41,8 @@ pub enum PositionMode {
     Offsets,
     /// `positions[b * ids_batch_stride + s]`.
     Ids,
+    /// Pair `i` at `positions[pair_axes[i], b * ids_batch_stride + s]`.
+    Axes,
 }
 
 /// How a unit's elements map to pairs (comptime).
@@ -60,7 +62,9 @@ fn rope_kernel<F: Float, P: Int, N: Size>(
     q_out: &mut Tensor<Vector<F, N>>, // shape of q, contiguous
     k_out: &mut Tensor<Vector<F, N>>, // shape of k, contiguous
     table: &Tensor<f32>,      // [rows, 2, rotary_dim / 2], last row NaN
-    positions: &Tensor<P>,    // offsets [batch] | ids [pb, seq] | unused
+    positions: &Tensor<P>,    // offsets [batch] | ids [pb, seq] | ids [axes, pb, seq] | unused
+    pair_axes: &Tensor<P>,    // [rotary_dim / 2] (PositionMode::Axes) | unused
+    axes: usize,              // coordinate axes (PositionMode::Axes)
     tokens: usize,            // batch * seq
     seq: usize,               // seq
     q_heads: usize,           // q_heads
@@ -121,6 +125,16 @@ fn rope_kernel<F: Float, P: Int, N: Size>(
         PositionMode::Ids => {
             let raw = positions[b * ids_batch_stride + s * positions.stride(1)];
             (usize::cast_from(raw), raw >= P::new(0) && raw < bound)
+        }
+        PositionMode::Axes => {
+            // The row is valid when its coordinate on every axis is.
+            let mut ok = true;
+            for a in 0..axes {
+                let raw = positions
+                    [a * positions.stride(0) + b * ids_batch_stride + s * positions.stride(2)];
+                ok = ok && raw >= P::new(0) && raw < bound;
+            }
+            (0usize, ok)
         }
     };
     let poison = table.shape(0) - 1;
@@ -187,6 +201,27 @@ fn rope_kernel<F: Float, P: Int, N: Size>(
             PairShape::InVector => j / 2,
         });
         let i = first + pair;
+        // With several axes, each pair has its own position: that of its axis.
+        let (fine, coarse) = match comptime!(mode) {
+            PositionMode::Axes => {
+                let raw_axis = pair_axes[i];
+                let axis_ok = raw_axis >= P::new(0) && raw_axis < P::cast_from(axes);
+                let mut a = 0usize;
+                if axis_ok {
+                    a = usize::cast_from(raw_axis);
+                }
+                let p = usize::cast_from(
+                    positions
+                        [a * positions.stride(0) + b * ids_batch_stride + s * positions.stride(2)],
+                );
+                if valid && axis_ok {
+                    ((p % FINE) * 2 * half, (FINE + p / FINE) * 2 * half)
+                } else {
+                    (poison * 2 * half, poison * 2 * half)
+                }
+            }
+            _ => (fine, coarse),
+        };
         let (cf, sf) = (table[fine + i], table[fine + half + i]);
         let (cc, sc) = (table[coarse + i], table[coarse + half + i]);
         let sn = (sf * cc + cf * sc) * sign;
@@ -273,6 +308,14 @@ pub enum KernelPositions<R: CubeRuntime> {
     Offsets(CubeTensor<R>),
     /// Position ids, `[batch, seq]` or `[1, seq]`.
     Ids(CubeTensor<R>),
+    /// Coordinates `[axes, batch, seq]` or `[axes, 1, seq]`, and the axis of each pair
+    /// `[rotary_dim / 2]` (same int dtype).
+    Axes {
+        /// The coordinates.
+        ids: CubeTensor<R>,
+        /// The axis of each pair.
+        pair_axes: CubeTensor<R>,
+    },
 }
 
 /// Launches [`rope_kernel`] on q (and k): new contiguous outputs of the same shapes.
@@ -341,21 +384,63 @@ pub fn launch_rope<R: CubeRuntime>(
     let units = half / unit_pairs + (head_dim - rotary_dim) / n;
 
     let client = q.client.clone();
-    let (mode, offset, ids_batch_stride, positions) = match positions {
-        // The position tensor is not read in this mode: bind the table's buffer in its place
-        // (no allocation per call).
+    // The position rows a tensor of position ids has: `batch`, or 1 shared by the batch.
+    let check_rows = |what: &str, shape: &[usize], expected: &[usize]| {
+        let rows_ok = shape.len() == expected.len()
+            && shape
+                .iter()
+                .zip(expected)
+                .enumerate()
+                .all(|(d, (&got, &want))| got == want || (d == expected.len() - 2 && got == 1));
+        assert!(
+            rows_ok,
+            "{op}: expected {what} of shape {expected:?} (or 1 row shared by the batch), got \
+             {shape:?}"
+        );
+    };
+    let batch_stride = |t: &CubeTensor<R>, dim: usize| {
+        let shared = t.meta.shape()[dim] == 1 && batch > 1;
+        if shared {
+            0
+        } else {
+            t.meta.strides()[dim]
+        }
+    };
+    let (mode, offset, ids_batch_stride, positions, pair_axes, axes) = match positions {
+        // The position tensors are not read in this mode: bind the table's buffer in their
+        // place (no allocation per call).
         KernelPositions::Offset(offset) => {
             let unused = CubeTensor {
                 dtype: DType::I32,
                 ..table.clone()
             };
-            (PositionMode::Offset, offset, 0, unused)
+            (PositionMode::Offset, offset, 0, unused.clone(), unused, 1)
         }
-        KernelPositions::Offsets(t) => (PositionMode::Offsets, 0, 0, t),
+        KernelPositions::Offsets(t) => {
+            assert!(
+                t.meta.shape().dims::<1>() == [batch],
+                "{op}: expected offsets of shape [{batch}], got {:?}",
+                t.meta.shape()
+            );
+            (PositionMode::Offsets, 0, 0, t.clone(), t, 1)
+        }
         KernelPositions::Ids(t) => {
-            let shared = t.meta.shape()[0] == 1 && batch > 1;
-            let stride = if shared { 0 } else { t.meta.strides()[0] };
-            (PositionMode::Ids, 0, stride, t)
+            check_rows("position ids", t.meta.shape(), &[batch, seq]);
+            let stride = batch_stride(&t, 0);
+            (PositionMode::Ids, 0, stride, t.clone(), t, 1)
+        }
+        KernelPositions::Axes { ids, pair_axes } => {
+            let axes = ids.meta.shape().first().copied().unwrap_or(0);
+            check_rows("coordinates", ids.meta.shape(), &[axes, batch, seq]);
+            assert!(
+                pair_axes.meta.shape().dims::<1>() == [half] && pair_axes.dtype == ids.dtype,
+                "{op}: expected pair axes of shape [{half}] and dtype {:?}, got {:?} {:?}",
+                ids.dtype,
+                pair_axes.meta.shape(),
+                pair_axes.dtype
+            );
+            let stride = batch_stride(&ids, 1);
+            (PositionMode::Axes, 0, stride, ids, pair_axes, axes)
         }
     };
 
@@ -394,6 +479,8 @@ pub fn launch_rope<R: CubeRuntime>(
             k_out_arg.into_tensor_arg(),
             table.into_tensor_arg(),
             positions.into_tensor_arg(),
+            pair_axes.into_tensor_arg(),
+            axes,
             tokens,
             seq,
             q_heads,

@@ -27,6 +27,7 @@ where
         PositionsPrimitive::Offset(o) => KernelPositions::Offset(o),
         PositionsPrimitive::Offsets(t) => KernelPositions::Offsets(t),
         PositionsPrimitive::Ids(t) => KernelPositions::Ids(t),
+        PositionsPrimitive::Axes { ids, pair_axes } => KernelPositions::Axes { ids, pair_axes },
     }
 }
 
