@@ -206,12 +206,14 @@ fn positions<B: RopeBackend>(
     s: usize,
     device: &B::Device,
 ) -> Result<Positions<B>, String> {
-    if axes == 1 {
-        return Ok(Positions::ids_from_slice(ids, [b, s], device));
+    if ids.len() != axes * b * s {
+        return Err(format!("{} position ids for [{axes}, {b}, {s}]", ids.len()));
     }
-    Err(format!(
-        "{axes}-axis positions (M-RoPE) need Positions::axes, not in this build yet"
-    ))
+    Ok(if axes == 1 {
+        Positions::ids_from_slice(ids, [b, s], device)
+    } else {
+        Positions::axes_from_slice(ids, [axes, b, s], device)
+    })
 }
 
 fn dims4(t: &FixtureTensor, name: &str) -> Result<[usize; 4], String> {

@@ -4,8 +4,11 @@
 //!
 //! - [`RopeConfig`] / [`Rope`]: the Burn config and module (both layouts, partial rotary, GQA,
 //!   KV-cache offsets, position ids, `[b, h, s, d]` and `[b, s, h, d]` inputs);
-//! - [`RopeScaling`]: linear, NTK-aware, dynamic NTK, YaRN, Llama 3 and LongRoPE;
-//! - [`RopeConfig::from_hf_json`]: read a HuggingFace `config.json`;
+//! - [`RopeScaling`]: linear, NTK-aware, dynamic NTK, YaRN, Llama 3, LongRoPE and proportional;
+//! - [`RopeConfig::from_hf_json`]: read a HuggingFace `config.json` with one RoPE setting;
+//! - [`ModelRopeConfig`] / [`ModelRope`]: the RoPE of every decoder layer of a HuggingFace model
+//!   (per-layer types, NoPE layers, M-RoPE), one module per distinct setting;
+//! - [`MropePositions`]: M-RoPE position ids of text and image / video grids (`get_rope_index`);
 //! - [`RopeBackend`]: the backend extension trait; any backend gets RoPE with one line.
 //!
 //! ```
@@ -32,6 +35,7 @@ mod error;
 mod hf;
 mod hf_model;
 mod module;
+mod mrope_ids;
 #[cfg(feature = "ndarray")]
 mod ndarray;
 mod positions;
@@ -45,6 +49,7 @@ pub use config::{RopeConfig, RopeLayout};
 pub use error::RopeError;
 pub use hf_model::{LayerRope, ModelRope, ModelRopeConfig};
 pub use module::Rope;
+pub use mrope_ids::{MropePositions, MropeSpan, VisionGrid};
 pub use positions::Positions;
 pub use scaling::{
     default_inv_freq, Frequencies, FrequencyContext, Llama3Scaling, LongRopeScaling,

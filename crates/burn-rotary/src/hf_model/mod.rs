@@ -187,6 +187,31 @@ impl ModelRopeConfig {
 }
 
 /// The RoPE modules of a model: one [`Rope`] per distinct setting, shared by its layers.
+///
+/// ```
+/// use burn::backend::NdArray;
+/// use burn::tensor::{Distribution, Tensor};
+/// use burn_rotary::{AxisOrder, ModelRopeConfig, MropePositions, MropeSpan, Positions, VisionGrid};
+///
+/// // Qwen2-VL: M-RoPE, its frequency pairs split 16 / 24 / 24 between time, height and width.
+/// let qwen = ModelRopeConfig::from_hf_str(r#"{"model_type": "qwen2_vl", "hidden_size": 3584,
+///     "num_attention_heads": 28, "num_hidden_layers": 4, "rope_theta": 1000000.0,
+///     "rope_scaling": {"type": "mrope", "mrope_section": [16, 24, 24]}}"#).unwrap();
+/// let device = Default::default();
+/// let ropes = qwen.init::<NdArray>(&device);
+/// let rope = ropes.layer(0).unwrap().unwrap();
+/// // Three text tokens, a 2 x 3 image, two text tokens: [3, 1, 11] position ids.
+/// let ids = MropePositions::build(&[
+///     MropeSpan::Text(3),
+///     MropeSpan::Grid(VisionGrid::image(2, 3)),
+///     MropeSpan::Text(2),
+/// ]);
+/// let positions = Positions::axes_from_slice(&ids.ids, [3, 1, ids.seq_len], &device);
+/// let q = Tensor::<NdArray, 4>::random([1, 28, 11, 128], Distribution::Default, &device);
+/// let k = Tensor::<NdArray, 4>::random([1, 4, 11, 128], Distribution::Default, &device);
+/// let (q, k) = rope.apply_qk(q, k, &positions, AxisOrder::Bhsd);
+/// assert_eq!(k.dims(), [1, 4, 11, 128]);
+/// ```
 #[derive(Module, Debug)]
 pub struct ModelRope<B: Backend> {
     ropes: Vec<Rope<B>>,

@@ -219,7 +219,7 @@ macro_rules! rope_scalings {
             fn rule(&self) -> Box<dyn ScalingRule + '_> {
                 match self {
                     $( Self::$uv => Box::new($um::$urule), )*
-                    $( Self::$fv { $($f),* } => Box::new($fm::$frule { $($f: $f.clone()),* }), )*
+                    $( Self::$fv { $($f),* } => Box::new($fm::$frule { $($f: Clone::clone($f)),* }), )*
                     $( Self::$wv(params) => Box::new(params), )*
                 }
             }
