@@ -2,9 +2,12 @@
 //!
 //! ```text
 //! cargo run --release --example hf_parity -- tests/fixtures/hf_rope_public.json [--backend ndarray|wgpu|cuda]
+//! cargo run --release --example hf_parity -- tests/fixtures/hf_models_public.json
 //! ```
 //!
-//! For every case of the file it builds a [`burn_rotary::RopeConfig`] from the case's HF fields,
+//! It reads both schemas, told apart by their fields. Model-level cases (a model's
+//! `config.json` and a layer) are read with [`burn_rotary::ModelRopeConfig`] and the layer's
+//! outputs compared at 2e-3. For every case of the single-setting file it builds a [`burn_rotary::RopeConfig`] from the case's HF fields,
 //! as a user would from a `config.json`, and compares the inverse frequencies (1e-6 relative),
 //! the attention factor (1e-6), the outputs rotated with the case's own `inv_freq` (1e-4 at
 //! every position) and the outputs of the module built from the config alone (1e-3 at
@@ -15,9 +18,24 @@ use std::process::ExitCode;
 
 use burn_rotary::RopeBackend;
 use burn_rotary_suite::backend_choice::{probe, run_on, BackendTask};
-use burn_rotary_suite::hf_fixture::{CaseErrors, Fixture};
+use burn_rotary_suite::hf_fixture::{CaseErrors, Fixture, GoldenFile};
+use burn_rotary_suite::hf_models_fixture::{ModelCaseErrors, ModelsFixture};
 
 struct Parity(Fixture);
+
+struct ModelParity(ModelsFixture);
+
+impl BackendTask for ModelParity {
+    type Output = Vec<(String, Result<ModelCaseErrors, String>)>;
+
+    fn run<B: RopeBackend>(self, device: B::Device) -> Self::Output {
+        self.0
+            .cases
+            .iter()
+            .map(|case| (case.name.clone(), case.check::<B>(&device)))
+            .collect()
+    }
+}
 
 impl BackendTask for Parity {
     type Output = Vec<(String, Result<CaseErrors, String>)>;
@@ -58,8 +76,18 @@ fn run() -> Result<bool, String> {
         }
     }
     let file = file.ok_or(usage)?;
-    let fixture = Fixture::load(&file)?;
+    let golden = GoldenFile::load(&file)?;
     probe(&backend)?;
+    let (passed, failed) = match golden {
+        GoldenFile::Rope(fixture) => rope_cases(fixture, &file, &backend)?,
+        GoldenFile::Models(fixture) => model_cases(fixture, &file, &backend)?,
+    };
+    println!("{passed} passed, {failed} failed");
+    Ok(failed == 0)
+}
+
+/// Checks single-setting cases; (passed, failed).
+fn rope_cases(fixture: Fixture, file: &str, backend: &str) -> Result<(usize, usize), String> {
     println!(
         "{} cases from {file} ({}), backend {backend}",
         fixture.cases.len(),
@@ -69,7 +97,7 @@ fn run() -> Result<bool, String> {
         "{:<36} {:>11} {:>11} {:>11} {:>11}  result",
         "case", "inv_freq", "attn", "out(freq)", "out(cfg)"
     );
-    let results = run_on(&backend, Parity(fixture))?;
+    let results = run_on(backend, Parity(fixture))?;
     let mut failed = 0;
     for (name, result) in &results {
         match result {
@@ -87,6 +115,40 @@ fn run() -> Result<bool, String> {
             }
         }
     }
-    println!("{} passed, {failed} failed", results.len() - failed);
-    Ok(failed == 0)
+    Ok((results.len() - failed, failed))
+}
+
+/// Checks model-level cases; (passed, failed).
+fn model_cases(
+    fixture: ModelsFixture,
+    file: &str,
+    backend: &str,
+) -> Result<(usize, usize), String> {
+    println!(
+        "{} model cases from {file} ({}), backend {backend}",
+        fixture.cases.len(),
+        fixture.generator
+    );
+    println!("{:<36} {:>8} {:>11}  result", "case", "rope", "max |err|");
+    let results = run_on(backend, ModelParity(fixture))?;
+    let mut failed = 0;
+    for (name, result) in &results {
+        match result {
+            Ok(e) => {
+                let verdict = match (e.passed(), e.expected_uses_rope) {
+                    (true, _) => "ok".to_string(),
+                    (false, Some(hf)) if hf != e.uses_rope => format!("FAIL (HF uses_rope = {hf})"),
+                    (false, _) => "FAIL".to_string(),
+                };
+                failed += usize::from(!e.passed());
+                let rope = if e.uses_rope { "rope" } else { "none" };
+                println!("{name:<36} {rope:>8} {:>11.2e}  {verdict}", e.max_abs);
+            }
+            Err(message) => {
+                failed += 1;
+                println!("{name:<36} FAIL: {message}");
+            }
+        }
+    }
+    Ok((results.len() - failed, failed))
 }

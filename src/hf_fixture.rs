@@ -1,10 +1,13 @@
 //! HuggingFace golden RoPE vectors (`tests/fixtures/hf_rope_public.json`) and the check of one
-//! case against this crate: the schema is described in `tests/fixtures/README.md`.
+//! case against this crate: the schema is described in `tests/fixtures/README.md`. [`GoldenFile`]
+//! also reads the model-level schema ([`crate::hf_models_fixture`]).
 
 use burn::tensor::{Int, Tensor, TensorData};
 use burn_rotary::{AxisOrder, Positions, RopeBackend, RopeConfig, RopeError, RopeLayout};
 use serde::Deserialize;
 use serde_json::Value;
+
+use crate::hf_models_fixture::ModelsFixture;
 
 /// Tolerances of the parity check.
 pub mod tolerance {
@@ -63,6 +66,46 @@ pub struct Case {
     pub q_out: Vec<f64>,
     /// HF's rotated key.
     pub k_out: Vec<f64>,
+}
+
+/// A golden file of either schema, told apart by the fields of its cases.
+#[derive(Debug)]
+pub enum GoldenFile {
+    /// One RoPE setting per case (`hf_rope_public.json`).
+    Rope(Fixture),
+    /// A model's `config.json` and one of its layers per case (`hf_models_public.json`).
+    Models(ModelsFixture),
+}
+
+impl GoldenFile {
+    /// Reads a golden file and parses it by its schema: cases with a `config` and a `layer_idx`
+    /// are model-level, the others single-setting.
+    pub fn load(path: &str) -> Result<Self, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {path}: {e}"))?;
+        let value: Value =
+            serde_json::from_str(&text).map_err(|e| format!("{path} is not JSON: {e}"))?;
+        let first = value.get("cases").and_then(|c| c.get(0));
+        let models =
+            first.is_some_and(|c| c.get("config").is_some() && c.get("layer_idx").is_some());
+        let file = if models {
+            let fixture: ModelsFixture = serde_json::from_value(value)
+                .map_err(|e| format!("{path} is not a model-level RoPE golden file: {e}"))?;
+            Self::Models(fixture)
+        } else {
+            Self::Rope(
+                serde_json::from_value(value)
+                    .map_err(|e| format!("{path} is not a RoPE golden file: {e}"))?,
+            )
+        };
+        let cases = match &file {
+            Self::Rope(f) => f.cases.len(),
+            Self::Models(f) => f.cases.len(),
+        };
+        if cases == 0 {
+            return Err(format!("{path} has no cases: nothing to check"));
+        }
+        Ok(file)
+    }
 }
 
 impl Fixture {

@@ -4,6 +4,7 @@ pub mod backend_choice;
 pub mod checkpoint;
 pub mod data;
 pub mod hf_fixture;
+pub mod hf_models_fixture;
 pub mod model;
 pub mod nd_fixture;
 pub mod plot;

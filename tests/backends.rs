@@ -3,6 +3,7 @@
 //! A backend that cannot start on this machine is skipped, loudly (see `tests/harness`).
 
 mod harness;
+mod hf_models;
 mod suite;
 
 use harness::Harness;
@@ -32,6 +33,7 @@ macro_rules! backend_tests {
             host_positions_out_of_range_panic, degenerate_shapes, axes_match_f64_oracle,
             axes_fast_path_matches_tensor_ops, axes_properties, axes_out_of_range_are_nan;
             gradients: || suite::gradients::<Autodiff<B>>(&device()),
+            hf_models_parity: || hf_models::hf_models_parity::<B>(&device()),
             gradients_qk_gqa_strided: || suite::gradients_qk_gqa_strided::<Autodiff<B>>(&device()),
             axes_gradients: || suite::axes_gradients::<Autodiff<B>>(&device()),
             gradients_balanced_checkpointing:

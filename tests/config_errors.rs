@@ -328,3 +328,102 @@ fn hf_fixture_cases_that_disagree_with_themselves_fail() {
     std::fs::remove_file(&empty).ok();
     assert!(error.contains("no cases"), "{error}");
 }
+
+/// A model-level config (`ModelRopeConfig`) from `json`.
+fn model(json: serde_json::Value) -> Result<burn_rotary::ModelRopeConfig, RopeError> {
+    burn_rotary::ModelRopeConfig::from_hf_json(&json)
+}
+
+#[test]
+fn bad_model_configs_name_the_field_and_value() {
+    use serde_json::json;
+    let qwen2_vl = |section: serde_json::Value| {
+        json!({"model_type": "qwen2_vl", "hidden_size": 1024, "num_attention_heads": 8,
+               "num_hidden_layers": 2, "rope_theta": 1e6,
+               "rope_scaling": {"type": "mrope", "mrope_section": section}})
+    };
+    let cases: Vec<(serde_json::Value, &[&str])> = vec![
+        // 128-dim heads: 64 pairs, the sections sum to 63.
+        (
+            qwen2_vl(json!([16, 24, 23])),
+            &["mrope_section", "[16, 24, 23]", "64"],
+        ),
+        (
+            json!({"model_type": "gemma3_text", "head_dim": 64, "num_hidden_layers": 4,
+                   "layer_types": ["sliding_attention", "full_attention"]}),
+            &["layer_types", "2 entries", "num_hidden_layers = 4"],
+        ),
+        (
+            json!({"head_dim": 64, "num_hidden_layers": 2,
+                   "layer_types": ["sliding_attention", "full_attention"],
+                   "rope_parameters": {"full_attention": {"rope_type": "default", "rope_theta": 1e4}}}),
+            &["rope_parameters", "sliding_attention"],
+        ),
+        (
+            json!({"model_type": "smollm3", "head_dim": 64, "num_hidden_layers": 4,
+                   "no_rope_layers": [1, 1, 0]}),
+            &["no_rope_layers", "3 entries", "4 entries"],
+        ),
+        (
+            json!({"head_dim": 64, "num_hidden_layers": 2, "partial_rotary_factor": 1.5}),
+            &["partial_rotary_factor", "1.5", "(0, 1]"],
+        ),
+        (
+            json!({"head_dim": 64, "num_hidden_layers": 2, "partial_rotary_factor": 0.0}),
+            &["partial_rotary_factor", "0"],
+        ),
+        (
+            // 64 * 0.3 = 19: an odd rotary dim.
+            json!({"head_dim": 64, "num_hidden_layers": 2, "partial_rotary_factor": 0.3}),
+            &["partial_rotary_factor", "0.3", "19"],
+        ),
+        (
+            json!({"head_dim": 64, "num_hidden_layers": 2,
+                   "rope_parameters": {"rope_type": "warp", "rope_theta": 1e4}}),
+            &["warp", "proportional", "llama3"],
+        ),
+        (
+            json!({"model_type": "qwen3_vl", "head_dim": 128, "num_hidden_layers": 2,
+                   "rope_scaling": {"rope_type": "default", "mrope_section": [24, 20, 20],
+                                    "mrope_interleaved": false}}),
+            &["mrope_interleaved", "false"],
+        ),
+        (json!({"head_dim": 64}), &["num_hidden_layers"]),
+    ];
+    for (json, needles) in cases {
+        assert_rejects(model(json), needles);
+    }
+
+    let ok = model(qwen2_vl(json!([16, 24, 24]))).unwrap();
+    assert_rejects(ok.layer(2), &["layer_idx", "2", "num_hidden_layers = 2"]);
+    assert!(ok.layer(1).unwrap().is_some());
+}
+
+#[test]
+fn proportional_allows_its_zero_frequencies_only() {
+    use burn_rotary::ProportionalScaling;
+    let proportional = |p: f64| {
+        RopeConfig::new(64).with_scaling(RopeScaling::Proportional(ProportionalScaling {
+            factor: 1.0,
+            partial_rotary_factor: p,
+        }))
+    };
+    let config = proportional(0.25);
+    config.validate().unwrap();
+    let freqs = config.frequencies(None);
+    assert_eq!(freqs.inv_freq.len(), 32);
+    assert!(freqs.inv_freq[..8].iter().all(|f| *f > 0.0));
+    assert!(freqs.inv_freq[8..].iter().all(|f| *f == 0.0));
+    assert_rejects(
+        proportional(0.01).validate(),
+        &["partial_rotary_factor", "0.01"],
+    );
+    assert_rejects(
+        proportional(2.0).validate(),
+        &["partial_rotary_factor", "2"],
+    );
+    // A serde round trip keeps the variant.
+    let json = serde_json::to_string(&config).unwrap();
+    let back: RopeConfig = serde_json::from_str(&json).unwrap();
+    assert_eq!(back.scaling, config.scaling);
+}

@@ -237,7 +237,7 @@ impl RopeConfig {
                     ),
                 ));
             }
-            if self.inv_freq.is_none() {
+            if self.inv_freq.is_none() && !self.scaling.has_zero_frequencies() {
                 if let Some((i, f)) = freqs.inv_freq.iter().enumerate().find(|(_, f)| **f <= 0.0) {
                     return Err(RopeError::invalid(
                         field,

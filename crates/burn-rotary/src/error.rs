@@ -62,11 +62,14 @@ impl fmt::Display for RopeError {
             Self::MissingField { field, context } => {
                 write!(f, "missing `{field}`, required by {context}")
             }
-            Self::UnknownRopeType(name) => write!(
-                f,
-                "unknown rope_type \"{name}\": expected one of default, linear, ntk, dynamic, \
-                 yarn, llama3, longrope"
-            ),
+            Self::UnknownRopeType(name) => {
+                let known: Vec<&str> = crate::scaling::RopeScaling::rope_types().collect();
+                write!(
+                    f,
+                    "unknown rope_type \"{name}\": expected one of {}",
+                    known.join(", ")
+                )
+            }
             Self::Json(message) => write!(f, "malformed RoPE JSON: {message}"),
         }
     }

@@ -4,11 +4,14 @@
 //!
 //! - [`RopeConfig`] / [`Rope`]: the Burn config and module (both layouts, partial rotary, GQA,
 //!   KV-cache offsets, position ids, `[b, h, s, d]` and `[b, s, h, d]` inputs);
-//! - [`RopeScaling`]: linear, NTK-aware, dynamic NTK, YaRN, Llama 3 and LongRoPE;
-//! - [`RopeConfig::from_hf_json`]: read a HuggingFace `config.json`;
+//! - [`RopeScaling`]: linear, NTK-aware, dynamic NTK, YaRN, Llama 3, LongRoPE and proportional;
+//! - [`RopeConfig::from_hf_json`]: read a HuggingFace `config.json` with one RoPE setting;
+//! - [`ModelRopeConfig`] / [`ModelRope`]: the RoPE of every decoder layer of a HuggingFace model
+//!   (per-layer types, NoPE layers, M-RoPE), one module per distinct setting;
 //! - [`PositionAxes`] and [`Positions::axes`]: several coordinate axes per token (Qwen2-VL's
-//!   M-RoPE; images and video with [`RopeConfig::vision_2d`], [`RopeConfig::flux`],
-//!   [`RopeConfig::wan`], [`RopeConfig::per_axis`] and [`GridCoords`]);
+//!   M-RoPE, with [`MropePositions`] for its position ids; images and video with
+//!   [`RopeConfig::vision_2d`], [`RopeConfig::flux`], [`RopeConfig::wan`],
+//!   [`RopeConfig::per_axis`] and [`GridCoords`]);
 //! - [`RopeBackend`]: the backend extension trait; any backend gets RoPE with one line.
 //!
 //! ```
@@ -33,7 +36,9 @@ mod config;
 mod cube;
 mod error;
 mod hf;
+mod hf_model;
 mod module;
+mod mrope_ids;
 mod nd;
 #[cfg(feature = "ndarray")]
 mod ndarray;
@@ -46,10 +51,12 @@ pub use axes::{PositionAxes, MAX_AXES};
 pub use backend::{AxisOrder, PositionsPrimitive, RopeBackend, RopeSpec};
 pub use config::{RopeConfig, RopeLayout};
 pub use error::RopeError;
+pub use hf_model::{LayerRope, ModelRope, ModelRopeConfig};
 pub use module::Rope;
+pub use mrope_ids::{MropePositions, MropeSpan, VisionGrid};
 pub use nd::{AxisFrequencies, GridCoords};
 pub use positions::Positions;
 pub use scaling::{
-    default_inv_freq, Frequencies, FrequencyContext, Llama3Scaling, LongRopeScaling, RopeScaling,
-    SeqLenRule, YarnScaling,
+    default_inv_freq, Frequencies, FrequencyContext, Llama3Scaling, LongRopeScaling,
+    ProportionalScaling, RopeScaling, SeqLenRule, YarnScaling,
 };

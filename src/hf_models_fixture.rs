@@ -1,0 +1,247 @@
+//! HuggingFace model-level golden RoPE vectors (`tests/fixtures/hf_models_public.json`) and the
+//! check of one case against [`ModelRopeConfig`]: each case is a model's `config.json`, a layer
+//! index, position ids (`[B, S]`, or `[3, B, S]` for M-RoPE), q / k and HF's outputs for that
+//! layer. The schema is described in `tests/fixtures/README.md`.
+
+use burn::tensor::{Tensor, TensorData};
+use burn_rotary::{AxisOrder, ModelRopeConfig, Positions, RopeBackend, RopeConfig};
+use serde::Deserialize;
+use serde_json::Value;
+
+/// Largest absolute output error a case may have: HF's float32 angles carry up to about
+/// `position * 1e-7` rad (positions stay below ~6100 in the fixtures).
+pub const OUTPUT_TOLERANCE: f64 = 2e-3;
+
+/// A model-level golden file.
+#[derive(Debug, Deserialize)]
+pub struct ModelsFixture {
+    /// What produced it.
+    pub generator: String,
+    /// The cases.
+    pub cases: Vec<ModelCase>,
+}
+
+/// A row-major tensor of the fixture.
+#[derive(Debug, Deserialize)]
+pub struct FixtureTensor {
+    /// Its shape.
+    pub shape: Vec<usize>,
+    /// Its values, row-major.
+    pub data: Vec<f64>,
+}
+
+/// One case: a model's config, one of its layers, positions, inputs and HF's outputs.
+#[derive(Debug, Deserialize)]
+pub struct ModelCase {
+    /// `model/layerN`.
+    pub name: String,
+    /// The model family the config imitates.
+    pub model: String,
+    /// The model's `config.json`.
+    pub config: Value,
+    /// The decoder layer.
+    pub layer_idx: usize,
+    /// Informational: HF's layer type of that layer.
+    #[serde(default)]
+    pub layer_type: Option<String>,
+    /// Informational: whether HF rotates that layer.
+    #[serde(default)]
+    pub uses_rope: Option<bool>,
+    /// `[B, S]`, or `[3, B, S]` (temporal, height, width) for M-RoPE.
+    pub position_ids: FixtureTensor,
+    /// `[B, H, S, D]` query input.
+    pub q: FixtureTensor,
+    /// `[B, H_kv, S, D]` key input.
+    pub k: FixtureTensor,
+    /// HF's rotated query.
+    pub q_out: FixtureTensor,
+    /// HF's rotated key.
+    pub k_out: FixtureTensor,
+}
+
+/// The result of one case.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelCaseErrors {
+    /// Max absolute error over q and k.
+    pub max_abs: f64,
+    /// Whether this crate rotates the layer.
+    pub uses_rope: bool,
+    /// Whether HF rotates it, where the case says.
+    pub expected_uses_rope: Option<bool>,
+}
+
+impl ModelCaseErrors {
+    /// Whether the outputs are within [`OUTPUT_TOLERANCE`] (NaN fails) and the layer's RoPE or
+    /// NoPE agrees with HF's.
+    pub fn passed(&self) -> bool {
+        self.max_abs <= OUTPUT_TOLERANCE
+            && self.expected_uses_rope.is_none_or(|u| u == self.uses_rope)
+    }
+}
+
+impl ModelCase {
+    /// Checks this case on backend `B`: its errors, or why it cannot be checked (a panic of the
+    /// code under test is caught and reported).
+    pub fn check<B: RopeBackend>(&self, device: &B::Device) -> Result<ModelCaseErrors, String> {
+        let run = std::panic::AssertUnwindSafe(|| self.check_unwinding::<B>(device));
+        std::panic::catch_unwind(run).unwrap_or_else(|payload| {
+            let message = payload
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_default();
+            Err(format!("panicked: {message}"))
+        })
+    }
+
+    fn check_unwinding<B: RopeBackend>(
+        &self,
+        device: &B::Device,
+    ) -> Result<ModelCaseErrors, String> {
+        let (q_dims, k_dims) = (dims4(&self.q, "q")?, dims4(&self.k, "k")?);
+        for (name, input, output) in [
+            ("q_out", &self.q, &self.q_out),
+            ("k_out", &self.k, &self.k_out),
+        ] {
+            if output.shape != input.shape || output.data.len() != input.data.len() {
+                return Err(format!(
+                    "`{name}` has shape {:?}, its input {:?}",
+                    output.shape, input.shape
+                ));
+            }
+        }
+        let [b, _, s, d] = q_dims;
+        if k_dims[0] != b || k_dims[2] != s || k_dims[3] != d {
+            return Err(format!("q {q_dims:?} and k {k_dims:?} disagree"));
+        }
+        let model = ModelRopeConfig::from_hf_json(&self.config).map_err(|e| e.to_string())?;
+        let Some(config) = model.layer(self.layer_idx).map_err(|e| e.to_string())? else {
+            // No RoPE on this layer: HF's outputs are the inputs.
+            return Ok(ModelCaseErrors {
+                max_abs: max_error(&self.q.data, &self.q_out.data)
+                    .max(max_error(&self.k.data, &self.k_out.data)),
+                uses_rope: false,
+                expected_uses_rope: self.uses_rope,
+            });
+        };
+        if config.head_dim != d {
+            return Err(format!(
+                "the layer's head dim is {}, the case's tensors have {d}",
+                config.head_dim
+            ));
+        }
+        let (ids, axes) = self.position_rows(config, b, s)?;
+        let largest = ids.iter().copied().max().unwrap_or(0).max(0) as usize;
+        let config = config
+            .clone()
+            .with_max_positions(config.max_positions.max(largest + 1));
+        let rope = config.try_init::<B>(device).map_err(|e| e.to_string())?;
+        let positions = positions::<B>(&ids, axes, b, s, device)?;
+        let input = |t: &FixtureTensor, dims: [usize; 4]| {
+            let v: Vec<f32> = t.data.iter().map(|&x| x as f32).collect();
+            Tensor::<B, 4>::from_data(TensorData::new(v, dims), device)
+        };
+        let (q, k) = rope.apply_qk(
+            input(&self.q, q_dims),
+            input(&self.k, k_dims),
+            &positions,
+            AxisOrder::Bhsd,
+        );
+        let mut worst = 0.0f64;
+        for (out, expected) in [(q, &self.q_out.data), (k, &self.k_out.data)] {
+            let out = out
+                .into_data()
+                .convert::<f32>()
+                .to_vec::<f32>()
+                .map_err(|e| format!("{e:?}"))?;
+            let out: Vec<f64> = out.into_iter().map(f64::from).collect();
+            worst = nan_max(worst, max_error(&out, expected));
+        }
+        Ok(ModelCaseErrors {
+            max_abs: worst,
+            uses_rope: true,
+            expected_uses_rope: self.uses_rope,
+        })
+    }
+
+    /// The position ids as `axes` rows of `[b, s]`, matching the layer's number of axes (HF
+    /// gives 1-row ids to every M-RoPE row, and drops the text row of 4-row ids).
+    fn position_rows(
+        &self,
+        config: &RopeConfig,
+        b: usize,
+        s: usize,
+    ) -> Result<(Vec<i64>, usize), String> {
+        let p = &self.position_ids;
+        let rows = match p.shape.as_slice() {
+            [pb, ps] if *pb == b && *ps == s => 1,
+            [r, pb, ps] if *pb == b && *ps == s => *r,
+            other => {
+                return Err(format!(
+                    "position_ids of shape {other:?} for q of batch {b}, seq {s}"
+                ))
+            }
+        };
+        if p.data.len() != rows * b * s || p.data.iter().any(|x| x.fract() != 0.0 || *x < 0.0) {
+            return Err("position_ids must be non-negative integers filling their shape".into());
+        }
+        let ids: Vec<i64> = p.data.iter().map(|&x| x as i64).collect();
+        let axes = config.axes();
+        match (rows, axes) {
+            (r, a) if r == a => Ok((ids, a)),
+            (1, a) => Ok((ids.repeat(a), a)),
+            (4, 3) => Ok((ids[b * s..].to_vec(), 3)),
+            (r, a) => Err(format!(
+                "{r}-row position ids for a layer with {a} position axes"
+            )),
+        }
+    }
+}
+
+/// Positions of `axes` rows (`[axes, b, s]` ids).
+fn positions<B: RopeBackend>(
+    ids: &[i64],
+    axes: usize,
+    b: usize,
+    s: usize,
+    device: &B::Device,
+) -> Result<Positions<B>, String> {
+    if ids.len() != axes * b * s {
+        return Err(format!("{} position ids for [{axes}, {b}, {s}]", ids.len()));
+    }
+    Ok(if axes == 1 {
+        Positions::ids_from_slice(ids, [b, s], device)
+    } else {
+        Positions::axes_from_slice(ids, [axes, b, s], device)
+    })
+}
+
+fn dims4(t: &FixtureTensor, name: &str) -> Result<[usize; 4], String> {
+    let dims: [usize; 4] = t
+        .shape
+        .as_slice()
+        .try_into()
+        .map_err(|_| format!("`{name}` has shape {:?}, expected [B, H, S, D]", t.shape))?;
+    if dims.iter().product::<usize>() != t.data.len() || t.data.is_empty() {
+        return Err(format!(
+            "`{name}` has {} values for shape {dims:?}",
+            t.data.len()
+        ));
+    }
+    Ok(dims)
+}
+
+fn max_error(a: &[f64], b: &[f64]) -> f64 {
+    a.iter()
+        .zip(b)
+        .fold(0.0, |worst, (x, y)| nan_max(worst, (x - y).abs()))
+}
+
+/// The larger of two errors, where a NaN wins (and stays).
+fn nan_max(worst: f64, err: f64) -> f64 {
+    if worst.is_nan() || err.is_nan() {
+        f64::NAN
+    } else {
+        worst.max(err)
+    }
+}
