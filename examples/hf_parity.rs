@@ -3,9 +3,12 @@
 //! ```text
 //! cargo run --release --example hf_parity -- tests/fixtures/hf_rope_public.json [--backend ndarray|wgpu|cuda]
 //! cargo run --release --example hf_parity -- tests/fixtures/hf_models_public.json
+//! cargo run --release --example hf_parity -- tests/fixtures/nd_rope_public.json
 //! ```
 //!
-//! It reads both schemas, told apart by their fields. Model-level cases (a model's
+//! It reads the three schemas, told apart by their fields. Image / video cases (Flux, Wan,
+//! Qwen2-VL's vision tower: per-token coordinates) are built from the family's own parameters
+//! and compared at 1e-4. Model-level cases (a model's
 //! `config.json` and a layer) are read with [`burn_rotary::ModelRopeConfig`] and the layer's
 //! outputs compared at 2e-3. For every case of the single-setting file it builds a [`burn_rotary::RopeConfig`] from the case's HF fields,
 //! as a user would from a `config.json`, and compares the inverse frequencies (1e-6 relative),
@@ -20,10 +23,25 @@ use burn_rotary::RopeBackend;
 use burn_rotary_suite::backend_choice::{probe, run_on, BackendTask};
 use burn_rotary_suite::hf_fixture::{CaseErrors, Fixture, GoldenFile};
 use burn_rotary_suite::hf_models_fixture::{ModelCaseErrors, ModelsFixture};
+use burn_rotary_suite::nd_fixture::{NdFixture, OUTPUT_TOLERANCE};
 
 struct Parity(Fixture);
 
 struct ModelParity(ModelsFixture);
+
+struct NdParity(NdFixture);
+
+impl BackendTask for NdParity {
+    type Output = Vec<(String, Result<f64, String>)>;
+
+    fn run<B: RopeBackend>(self, device: B::Device) -> Self::Output {
+        self.0
+            .cases
+            .iter()
+            .map(|case| (case.name.clone(), case.check::<B>(&device)))
+            .collect()
+    }
+}
 
 impl BackendTask for ModelParity {
     type Output = Vec<(String, Result<ModelCaseErrors, String>)>;
@@ -81,6 +99,7 @@ fn run() -> Result<bool, String> {
     let (passed, failed) = match golden {
         GoldenFile::Rope(fixture) => rope_cases(fixture, &file, &backend)?,
         GoldenFile::Models(fixture) => model_cases(fixture, &file, &backend)?,
+        GoldenFile::Nd(fixture) => nd_cases(fixture, &file, &backend)?,
     };
     println!("{passed} passed, {failed} failed");
     Ok(failed == 0)
@@ -147,6 +166,34 @@ fn model_cases(
             Err(message) => {
                 failed += 1;
                 println!("{name:<36} FAIL: {message}");
+            }
+        }
+    }
+    Ok((results.len() - failed, failed))
+}
+
+/// Checks image / video cases; (passed, failed).
+fn nd_cases(fixture: NdFixture, file: &str, backend: &str) -> Result<(usize, usize), String> {
+    println!(
+        "{} image / video cases from {file} ({}), backend {backend}",
+        fixture.cases.len(),
+        fixture.generator
+    );
+    let models: Vec<String> = fixture.cases.iter().map(|c| c.model.clone()).collect();
+    println!("{:<36} {:<16} {:>11}  result", "case", "model", "max |err|");
+    let results = run_on(backend, NdParity(fixture))?;
+    let mut failed = 0;
+    for ((name, result), model) in results.iter().zip(&models) {
+        match result {
+            Ok(error) => {
+                let passed = *error <= OUTPUT_TOLERANCE;
+                failed += usize::from(!passed);
+                let verdict = if passed { "ok" } else { "FAIL" };
+                println!("{name:<36} {model:<16} {error:>11.2e}  {verdict}");
+            }
+            Err(message) => {
+                failed += 1;
+                println!("{name:<36} {model:<16} FAIL: {message}");
             }
         }
     }

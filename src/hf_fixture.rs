@@ -8,6 +8,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::hf_models_fixture::ModelsFixture;
+use crate::nd_fixture::NdFixture;
 
 /// Tolerances of the parity check.
 pub mod tolerance {
@@ -75,11 +76,13 @@ pub enum GoldenFile {
     Rope(Fixture),
     /// A model's `config.json` and one of its layers per case (`hf_models_public.json`).
     Models(ModelsFixture),
+    /// Image / video RoPE with per-token coordinates (`nd_rope_public.json`).
+    Nd(NdFixture),
 }
 
 impl GoldenFile {
     /// Reads a golden file and parses it by its schema: cases with a `config` and a `layer_idx`
-    /// are model-level, the others single-setting.
+    /// are model-level, cases with `coords` image / video, the others single-setting.
     pub fn load(path: &str) -> Result<Self, String> {
         let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {path}: {e}"))?;
         let value: Value =
@@ -87,7 +90,10 @@ impl GoldenFile {
         let first = value.get("cases").and_then(|c| c.get(0));
         let models =
             first.is_some_and(|c| c.get("config").is_some() && c.get("layer_idx").is_some());
-        let file = if models {
+        let nd = first.is_some_and(|c| c.get("coords").is_some());
+        let file = if nd {
+            Self::Nd(NdFixture::from_value(value, path)?)
+        } else if models {
             let fixture: ModelsFixture = serde_json::from_value(value)
                 .map_err(|e| format!("{path} is not a model-level RoPE golden file: {e}"))?;
             Self::Models(fixture)
@@ -100,6 +106,7 @@ impl GoldenFile {
         let cases = match &file {
             Self::Rope(f) => f.cases.len(),
             Self::Models(f) => f.cases.len(),
+            Self::Nd(f) => f.cases.len(),
         };
         if cases == 0 {
             return Err(format!("{path} has no cases: nothing to check"));

@@ -53,9 +53,9 @@ pub struct NdCase {
 }
 
 impl NdFixture {
-    /// Parses a golden file's text; `what` names it in errors.
-    pub fn parse(text: &str, what: &str) -> Result<Self, String> {
-        let fixture: Self = serde_json::from_str(text)
+    /// Parses a golden file's JSON; `what` names it in errors.
+    pub fn from_value(value: Value, what: &str) -> Result<Self, String> {
+        let fixture: Self = serde_json::from_value(value)
             .map_err(|e| format!("{what} is not an N-D RoPE golden file: {e}"))?;
         if fixture.cases.is_empty() {
             return Err(format!("{what} has no cases: nothing to check"));
@@ -66,7 +66,8 @@ impl NdFixture {
     /// Reads and parses a golden file.
     pub fn load(path: &str) -> Result<Self, String> {
         let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {path}: {e}"))?;
-        Self::parse(&text, path)
+        let value = serde_json::from_str(&text).map_err(|e| format!("{path} is not JSON: {e}"))?;
+        Self::from_value(value, path)
     }
 }
 
