@@ -29,7 +29,13 @@ use burn_rotary_suite::checkpoint::{Checkpoint, TrainState};
 use burn_rotary_suite::data::{Retrieval, Task, TaskSpec};
 use burn_rotary_suite::model::{Transformer, TransformerConfig};
 use burn_rotary_suite::plot::LineChart;
+use burn_rotary_suite::scaling_bench::AlignedAlloc;
 use burn_rotary_suite::train::{evaluate, train, Eval, TrainConfig, TrainReport};
+
+/// Same numbers for a given seed on every run: NdArray's SIMD `recip` depends on buffer
+/// alignment (see `burn_rotary_suite::scaling_bench::AlignedAlloc`).
+#[global_allocator]
+static ALLOC: AlignedAlloc = AlignedAlloc;
 
 const USAGE: &str = "usage: train [--backend ndarray|wgpu|cuda] [--steps N] [--text FILE] \
     [--out DIR] [--resume] [--eval] [--batch-size N] [--seq-len N] [--lr X] [--seed N] \

@@ -82,20 +82,23 @@ impl HostBatch {
 
 /// Key-value retrieval in periodic filler text.
 ///
-/// A sequence of `seq` tokens is a random segment of 4 to 8 distinct filler tokens repeated, so most
-/// tokens are predictable by looking back one period (relative position). Into it are planted
-/// `n_pairs` pairs `key value` (distinct keys) at non-overlapping places, and it ends with the
-/// query `? key` of one of them, whose answer (the target of the last position) is that key's
-/// value: a lookup across the whole context. The queried pair sits at a chosen depth, the
-/// others at random ones.
+/// A sequence of `seq` tokens is a random segment of 4 to 8 distinct filler tokens repeated.
+/// Into it are planted `n_pairs` *records* (distinct keys) at distinct places, each one token
+/// that names a key and its value, and it ends with the query `? key` of one of them, whose
+/// answer (the target of the last position) is that record's value token: a lookup across the
+/// whole context, among `n_pairs - 1` distractor records. The queried record sits at a chosen
+/// depth, the others at random ones.
 ///
-/// Both parts need positions: the filler is continued, and the value found, by attending to
-/// the token *after* an earlier occurrence of the current one (an induction head).
+/// A key and its value share one token so that the lookup is a single attention hop (the
+/// query's key attends to the record holding it, which names the value): a small model learns
+/// it within the benchmark's CPU budget, where a key and a value as two tokens need a
+/// two-layer induction circuit that the same model did not form in 1500 steps.
 ///
-/// Token ids: `?` is 0, then `n_keys` keys, `n_values` values, `n_filler` filler tokens.
+/// Token ids: `?` is 0, then `n_keys` keys, `n_values` values, `n_keys × n_values` records
+/// (key-major), `n_filler` filler tokens.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Retrieval {
-    /// Pairs planted in each sequence (the queried one and distractors).
+    /// Records planted in each sequence (the queried one and distractors).
     pub n_pairs: usize,
     /// Distinct keys.
     pub n_keys: usize,
@@ -104,7 +107,7 @@ pub struct Retrieval {
     /// Distinct filler tokens.
     pub n_filler: usize,
     /// Recall queries `? key value` planted in each *training* sequence (where `depth` is
-    /// `None`) after the pair they ask about: dense supervision of the lookup (multi-query
+    /// `None`) after the record they ask about: dense supervision of the lookup (multi-query
     /// associative recall, Arora et al. 2023), so it is learned in few steps. Scoring
     /// sequences hold only the final query.
     #[serde(default)]
@@ -116,7 +119,7 @@ impl Default for Retrieval {
         Self {
             n_pairs: 1,
             n_keys: 8,
-            n_values: 16,
+            n_values: 8,
             n_filler: 32,
             train_queries: 0,
         }
@@ -129,16 +132,16 @@ pub const QUERY: i64 = 0;
 impl Retrieval {
     /// Number of token ids.
     pub fn vocab_size(&self) -> usize {
-        1 + self.n_keys + self.n_values + self.n_filler
+        1 + self.n_keys + self.n_values + self.n_keys * self.n_values + self.n_filler
     }
 
-    /// The shortest sequence that holds the pairs and the query.
+    /// The shortest sequence that holds the records and the query.
     pub fn min_seq(&self) -> usize {
-        2 * self.n_pairs + 4
+        self.n_pairs + 3
     }
 
-    /// `batch` sequences of `seq` tokens with the queried pair at `depth` (`0`: the start of
-    /// the context, `1`: just before the query) or at random depths when `None`.
+    /// `batch` sequences of `seq` tokens with the queried record at `depth` (`0`: the start
+    /// of the context, `1`: just before the query) or at random depths when `None`.
     ///
     /// # Panics
     /// If `seq < min_seq()`, `n_pairs > n_keys`, `n_values == 0`, `n_filler < 8` or `depth` is
@@ -152,7 +155,7 @@ impl Retrieval {
     ) -> HostBatch {
         assert!(
             seq >= self.min_seq(),
-            "Retrieval: seq = {seq} is too short for {} pairs (need {})",
+            "Retrieval: seq = {seq} is too short for {} records (need {})",
             self.n_pairs,
             self.min_seq()
         );
@@ -164,9 +167,11 @@ impl Retrieval {
             depth.is_none_or(|d| (0.0..=1.0).contains(&d)),
             "Retrieval: depth {depth:?} is outside 0..=1"
         );
+        let (nk, nv) = (self.n_keys, self.n_values);
         let key = |i: usize| (1 + i) as i64;
-        let value = |i: usize| (1 + self.n_keys + i) as i64;
-        let filler = |i: usize| (1 + self.n_keys + self.n_values + i) as i64;
+        let value = |i: usize| (1 + nk + i) as i64;
+        let record = |k: usize, v: usize| (1 + nk + nv + k * nv + v) as i64;
+        let filler = |i: usize| (1 + nk + nv + nk * nv + i) as i64;
         let mut out = HostBatch::new(batch, seq);
         for _ in 0..batch {
             let period = 4 + rng.below(5);
@@ -175,26 +180,26 @@ impl Retrieval {
                 .map(filler)
                 .collect();
             let mut tokens: Vec<i64> = (0..=seq).map(|i| segment[i % period]).collect();
-            // Pairs start at 0..=last; the query `? key` takes seq-2 and seq-1.
-            let last = seq - 4;
+            // Records sit at 0..=last; the query `? key` takes seq-2 and seq-1.
+            let last = seq - 3;
             let depth_given = depth;
             let depth = depth.unwrap_or_else(|| rng.below(1001) as f64 / 1000.0);
             let mut starts = vec![(depth * last as f64).round() as usize];
             while starts.len() < self.n_pairs {
                 let at = rng.below(last + 1);
-                if starts.iter().all(|&s| s.abs_diff(at) >= 2) {
+                if !starts.contains(&at) {
                     starts.push(at);
                 }
             }
-            let keys = distinct(rng, self.n_keys, self.n_pairs);
-            for (&at, &k) in starts.iter().zip(&keys) {
-                tokens[at] = key(k);
-                tokens[at + 1] = value(rng.below(self.n_values));
+            let keys = distinct(rng, nk, self.n_pairs);
+            let values: Vec<usize> = keys.iter().map(|_| rng.below(nv)).collect();
+            for ((&at, &k), &v) in starts.iter().zip(&keys).zip(&values) {
+                tokens[at] = record(k, v);
             }
             if depth_given.is_none() {
-                self.plant_queries(rng, &mut tokens, &starts, &keys, last);
+                self.plant_queries(rng, &mut tokens, &starts, &keys, &values, last);
             }
-            let answer = tokens[starts[0] + 1];
+            let answer = value(values[0]);
             tokens[seq - 2] = QUERY;
             tokens[seq - 1] = key(keys[0]);
             tokens[seq] = answer;
@@ -204,25 +209,25 @@ impl Retrieval {
         out
     }
 
-    /// Plants up to `train_queries` queries `? key value` of the pairs at `starts` (keys
-    /// `keys`) in free places of `tokens[..=last]` after their pair.
+    /// Plants up to `train_queries` queries `? key value` of the records at `starts` (keys
+    /// `keys`, values `values`) in free places of `tokens[..=last]` after their record.
     fn plant_queries(
         &self,
         rng: &mut SplitMix,
         tokens: &mut [i64],
         starts: &[usize],
         keys: &[usize],
+        values: &[usize],
         last: usize,
     ) {
         let mut taken = vec![false; last + 3];
         for &s in starts {
             taken[s] = true;
-            taken[s + 1] = true;
         }
         for _ in 0..self.train_queries {
             for _attempt in 0..8 {
                 let p = rng.below(starts.len());
-                let from = starts[p] + 2;
+                let from = starts[p] + 1;
                 if from + 3 > last + 1 {
                     break;
                 }
@@ -233,13 +238,13 @@ impl Retrieval {
                 taken[at..at + 3].iter_mut().for_each(|t| *t = true);
                 tokens[at] = QUERY;
                 tokens[at + 1] = (1 + keys[p]) as i64;
-                tokens[at + 2] = tokens[starts[p] + 1];
+                tokens[at + 2] = (1 + self.n_keys + values[p]) as i64;
                 break;
             }
         }
     }
 
-    /// A fixed set of `count` batches drawn from `seed`, the queried pair at `depth` (see
+    /// A fixed set of `count` batches drawn from `seed`, the queried record at `depth` (see
     /// [`Retrieval::batch`]): an evaluation set at any length and depth.
     pub fn batches(
         &self,
@@ -430,7 +435,7 @@ impl Task {
     pub fn describe(&self) -> String {
         match self {
             Self::Retrieval(r) => format!(
-                "key-value retrieval ({} pairs, {} keys, {} values, {} filler tokens)",
+                "key-value retrieval ({} records, {} keys, {} values, {} filler tokens)",
                 r.n_pairs, r.n_keys, r.n_values, r.n_filler
             ),
             Self::Text(t) => format!(

@@ -42,6 +42,9 @@ pub struct TransformerConfig {
     /// Use the embedding matrix as the output head.
     #[config(default = true)]
     pub tied_head: bool,
+    /// Standard deviation of the initial token embeddings.
+    #[config(default = 0.02)]
+    pub embedding_std: f64,
 }
 
 impl TransformerConfig {
@@ -100,7 +103,7 @@ impl TransformerConfig {
         let embedding = EmbeddingConfig::new(self.vocab_size, self.d_model)
             .with_initializer(Initializer::Normal {
                 mean: 0.0,
-                std: 0.02,
+                std: self.embedding_std,
             })
             .init(device);
         Transformer {

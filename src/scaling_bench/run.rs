@@ -20,7 +20,7 @@ use crate::scaling_methods::{extension_ratio, Method};
 use crate::train::TrainConfig;
 
 /// Bumped when a change makes cached models stale.
-const CACHE_FORMAT: u32 = 1;
+const CACHE_FORMAT: u32 = 2;
 
 /// One task with its model config and its evaluation sets (one per scored length).
 pub(super) struct Setup {
@@ -222,14 +222,19 @@ where
         corpus: format!("{}; FNV-1a {:016x}", corpus.source, corpus.fingerprint),
         model: format!(
             "{} layers, d_model {}, {} query heads sharing {} key/value heads of dim {}, d_ff {}, \
-             RoPE theta {}",
+             RoPE theta {}{}",
             m.n_layers,
             m.d_model,
             m.n_heads,
             m.kv_heads(),
             m.head_dim(),
             m.d_ff,
-            m.rope.theta
+            m.rope.theta,
+            if config.retrieval.is_some() {
+                " (the retrieval model: a separate output head, unit-variance embeddings)"
+            } else {
+                ""
+            }
         ),
         head_dim: m.head_dim(),
         theta: m.rope.theta,
@@ -274,10 +279,7 @@ fn setups(config: &BenchConfig, corpus: &super::corpus::Corpus) -> Vec<Setup> {
         setups.push(Setup {
             kind: TaskKind::Retrieval,
             task: Task::Retrieval(r),
-            model: TransformerConfig {
-                vocab_size: r.vocab_size(),
-                ..config.model.clone()
-            },
+            model: config.retrieval_model(&r),
             train: config
                 .retrieval_train
                 .clone()

@@ -238,34 +238,62 @@ pub fn verdict(results: &BenchResults) -> String {
         results.retrieval,
         results.row(TaskKind::Retrieval, "none", l),
     ) {
-        let at_l = none.accuracy().mean;
-        let planted = 1.0 / pairs as f64;
-        if at_l < 0.5 * (1.0 + planted) {
-            writeln!(
-                out,
-                "- Retrieval: at L = {l} the retrieval models score {:.0} % (chance {:.0} % over \
-                 the {values} values, {:.0} % picking one of the {pairs} planted values): they \
-                 did not learn the key lookup within their training budget, so the retrieval \
-                 tables rank nothing; they are shown as measured.",
-                100.0 * at_l,
-                100.0 / values as f64,
-                100.0 * planted
-            )
-            .unwrap();
-        } else {
-            writeln!(
-                out,
-                "- Retrieval: {:.0} % at L = {l}; the tables show where each method loses it.",
-                100.0 * at_l
-            )
-            .unwrap();
-        }
+        out += &retrieval_verdict(results, pairs, values, none.accuracy().mean);
     }
     if results.seeds.len() < 3 {
         out += "\nFewer than 3 seeds: spreads are unreliable; the literature checks are only \
                 indicative.\n";
     }
     out
+}
+
+/// The retrieval line: whether the models learned the lookup at `L`, then the methods by
+/// mean accuracy over the extended lengths.
+fn retrieval_verdict(results: &BenchResults, pairs: usize, values: usize, at_l: f64) -> String {
+    let l = results.train_len;
+    let planted = 1.0 / pairs as f64;
+    if at_l < 0.5 * (1.0 + planted) {
+        return format!(
+            "- Retrieval: at L = {l} the retrieval models score {:.0} % (chance {:.0} % over \
+             the {values} values, {:.0} % picking one of the {pairs} planted values): they did \
+             not learn the key lookup within their training budget, so the retrieval tables \
+             rank nothing; they are shown as measured.\n",
+            100.0 * at_l,
+            100.0 / values as f64,
+            100.0 * planted
+        );
+    }
+    let longer: Vec<usize> = results.lengths.iter().copied().filter(|&n| n > l).collect();
+    let mean_acc = |m: &str| {
+        let v: Vec<f64> = longer
+            .iter()
+            .filter_map(|&n| results.row(TaskKind::Retrieval, m, n))
+            .map(|r| r.accuracy().mean)
+            .collect();
+        v.iter().sum::<f64>() / v.len().max(1) as f64
+    };
+    let mut methods = results.methods(TaskKind::Retrieval);
+    methods.sort_by(|a, b| mean_acc(b).total_cmp(&mean_acc(a)));
+    let ranked: Vec<String> = methods
+        .iter()
+        .map(|m| format!("{m} {:.0} %", 100.0 * mean_acc(m)))
+        .collect();
+    let saturated = results
+        .rows
+        .iter()
+        .filter(|r| r.task == TaskKind::Retrieval && r.length > l)
+        .filter(|r| r.accuracy().mean >= 0.995)
+        .count();
+    let cells = methods.len() * longer.len();
+    format!(
+        "- Retrieval: the models find the queried value among {pairs} records {:.0} % of the \
+         time at L = {l} (chance {:.0} %); by mean accuracy over {}: {}. {saturated} of {cells} \
+         cells beyond L are at 100 %.\n",
+        100.0 * at_l,
+        100.0 / values as f64,
+        list(&longer),
+        ranked.join(", ")
+    )
 }
 
 /// How many of the `head_dim / 2` frequencies YaRN keeps (`> β_fast` turns within `L`),
