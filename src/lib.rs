@@ -11,3 +11,4 @@ pub mod rope_bench;
 pub mod scaling_bench;
 pub mod scaling_methods;
 pub mod train;
+pub mod vision;
