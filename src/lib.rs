@@ -12,3 +12,4 @@ pub mod rope_bench;
 pub mod scaling_bench;
 pub mod scaling_methods;
 pub mod train;
+pub mod vision;

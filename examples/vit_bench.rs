@@ -1,0 +1,85 @@
+//! Does a ViT with 2-D RoPE work on images larger than it was trained on? Trains small ViTs
+//! (2 layers, d_model 64, 4 heads of dim 16) on a synthetic task whose answer depends on the
+//! relative position of two marker patches, on 8×8 grids from 3 seeds, with 2-D axial RoPE and
+//! with learned absolute position embeddings; then scores them on grids up to 32×32 with RoPE
+//! as trained, RoPE stretched by coordinate interpolation or by NTK θ scaling per axis, and the
+//! learned embeddings resampled bilinearly. Prints the tables (mean ± std over seeds) and a
+//! verdict; see `burn_rotary_suite::vision`.
+//!
+//! ```text
+//! cargo run --release --example vit_bench -- [--quick] [--backend ndarray|wgpu|cuda]
+//!     [--out DIR] [--seeds N] [--workers N] [--train-grid N] [--grids 8,12,16,24,32]
+//!     [--steps N] [--batch-size N] [--lr X] [--warmup N] [--weight-decay X] [--eval-images N]
+//!     [--eval-batch-tokens N] [--distractors N] [--d-model N] [--layers N] [--heads N]
+//!     [--d-ff N] [--theta X]
+//! ```
+//!
+//! Outputs go to `--out` (default `results/vit_bench`): `results.md`, `vit_bench.csv`,
+//! `accuracy.svg`, `loss.svg`; each is replaced only when the run has succeeded.
+
+use burn::tensor::backend::AutodiffBackend;
+use burn_rotary::RopeBackend;
+use burn_rotary_suite::backend_choice::{run_train_on, TrainTask};
+use burn_rotary_suite::scaling_bench::AlignedAlloc;
+use burn_rotary_suite::vision::{markdown, parse_args, run, write_outputs, Args, CliExit};
+
+/// Same numbers on every run: NdArray's SIMD `recip` depends on buffer alignment.
+#[global_allocator]
+static ALLOC: AlignedAlloc = AlignedAlloc;
+
+struct Task(Args);
+
+impl TrainTask for Task {
+    type Output = Result<(), String>;
+
+    fn run<B>(self, device: B::Device) -> Result<(), String>
+    where
+        B: AutodiffBackend + RopeBackend,
+        B::InnerBackend: RopeBackend,
+    {
+        let Args { out, config, .. } = self.0;
+        eprintln!(
+            "vit_bench on {} with {} workers: trained on {}×{} grids from seeds {:?}, scored on \
+             grids {:?}",
+            B::name(&device),
+            config.workers,
+            config.train_grid,
+            config.train_grid,
+            config.seeds,
+            config.grids
+        );
+        let results = run::<B>(&config, true, &device)?;
+        println!("{}", markdown(&results));
+        for (path, what) in write_outputs(&results, &out)? {
+            println!("wrote {}: {what}", path.display());
+        }
+        println!(
+            "wall time: {:.1} s ({:.1} s training) on {} workers",
+            results.seconds, results.train_seconds, config.workers
+        );
+        Ok(())
+    }
+}
+
+fn main() {
+    // One thread per matrix product: the benchmark runs its jobs in parallel instead.
+    if std::env::var_os("MATMUL_NUM_THREADS").is_none() {
+        std::env::set_var("MATMUL_NUM_THREADS", "1");
+    }
+    let args = match parse_args(std::env::args()) {
+        Ok(args) => args,
+        Err(CliExit::Help(text)) => {
+            print!("{text}");
+            return;
+        }
+        Err(CliExit::Error(e)) => {
+            eprintln!("vit_bench: {e}");
+            std::process::exit(2);
+        }
+    };
+    let result = run_train_on(&args.backend.clone(), Task(args)).and_then(|r| r);
+    if let Err(e) = result {
+        eprintln!("vit_bench: {e}");
+        std::process::exit(1);
+    }
+}

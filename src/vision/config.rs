@@ -1,0 +1,216 @@
+//! What a run of the resolution benchmark does: the task, the model, the training and the
+//! scoring, with the default and `--quick` sizes and a check of every value.
+
+use super::model::{Encoding, VitConfig};
+use super::task::{MarkerTask, CLASSES, MIN_SIDE};
+
+/// The largest grid side scored (`side² + 1` tokens per image).
+pub const MAX_SIDE: usize = 64;
+
+/// Everything that determines a run's numbers (but the backend).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct VitBenchConfig {
+    /// Training seeds: one RoPE model and one learned-embedding model per seed.
+    pub seeds: Vec<u64>,
+    /// Worker threads (each job runs on one).
+    pub workers: usize,
+    /// Side of the training grid.
+    pub train_grid: usize,
+    /// Sides of the scored grids, ascending.
+    pub grids: Vec<usize>,
+    /// Distractor colours of the task.
+    pub distractors: usize,
+    /// Optimiser steps per model.
+    pub steps: usize,
+    /// Images per step.
+    pub batch_size: usize,
+    /// Peak AdamW learning rate (linear warm-up, cosine decay to a tenth).
+    pub learning_rate: f64,
+    /// Warm-up steps.
+    pub warmup_steps: usize,
+    /// AdamW weight decay.
+    pub weight_decay: f32,
+    /// Scored images per grid (class-balanced; the same images for every method and seed).
+    pub eval_images: usize,
+    /// Tokens per scoring batch (at least one image).
+    pub eval_batch_tokens: usize,
+    /// Width of the residual stream.
+    pub d_model: usize,
+    /// Blocks.
+    pub n_layers: usize,
+    /// Attention heads.
+    pub n_heads: usize,
+    /// MLP hidden width.
+    pub d_ff: usize,
+    /// RoPE base of both axes.
+    pub theta: f64,
+}
+
+impl VitBenchConfig {
+    /// The default run: 3 seeds, trained on 8×8 grids, scored at 8, 12, 16, 24 and 32.
+    pub fn standard() -> Self {
+        Self {
+            seeds: vec![1, 2, 3],
+            workers: crate::scaling_bench::jobs::default_workers(4),
+            train_grid: 8,
+            grids: vec![8, 12, 16, 24, 32],
+            distractors: 6,
+            steps: 400,
+            batch_size: 32,
+            learning_rate: 2e-3,
+            warmup_steps: 30,
+            weight_decay: 0.05,
+            eval_images: 270,
+            eval_batch_tokens: 2100,
+            d_model: 64,
+            n_layers: 2,
+            n_heads: 4,
+            d_ff: 128,
+            theta: 100.0,
+        }
+    }
+
+    /// `--quick`: fewer steps and images, grids 8, 16 and 32.
+    pub fn quick() -> Self {
+        Self {
+            grids: vec![8, 16, 32],
+            steps: 150,
+            eval_images: 90,
+            ..Self::standard()
+        }
+    }
+
+    /// The task.
+    pub fn task(&self) -> MarkerTask {
+        MarkerTask {
+            distractors: self.distractors,
+        }
+    }
+
+    /// The model with `encoding`.
+    pub fn model(&self, encoding: Encoding) -> VitConfig {
+        VitConfig {
+            vocab_size: self.task().vocab_size(),
+            classes: CLASSES,
+            side: self.train_grid,
+            encoding,
+            d_model: self.d_model,
+            n_layers: self.n_layers,
+            n_heads: self.n_heads,
+            d_ff: self.d_ff,
+            theta: self.theta,
+        }
+    }
+
+    /// The learning rate of step `i` (`0..steps`): linear warm-up, then a cosine to a tenth.
+    pub fn learning_rate_at(&self, i: usize) -> f64 {
+        let warmup = ((i + 1) as f64 / self.warmup_steps.max(1) as f64).min(1.0);
+        let progress = i as f64 / self.steps.max(1) as f64;
+        let cosine = 0.5 * (1.0 + (std::f64::consts::PI * progress).cos());
+        self.learning_rate * warmup * (0.1 + 0.9 * cosine)
+    }
+
+    /// Checks every value; the error is one line naming the flag and its value.
+    pub fn validate(&self) -> Result<(), String> {
+        let at_least = |flag: &str, value: usize, min: usize| {
+            if value < min {
+                Err(format!(
+                    "{flag}: {value} is too small (need at least {min})"
+                ))
+            } else {
+                Ok(())
+            }
+        };
+        at_least("--seeds", self.seeds.len(), 1)?;
+        at_least("--workers", self.workers, 1)?;
+        at_least("--distractors", self.distractors, 1)?;
+        at_least("--steps", self.steps, 1)?;
+        at_least("--batch-size", self.batch_size, 1)?;
+        at_least("--eval-images", self.eval_images, 1)?;
+        at_least("--eval-batch-tokens", self.eval_batch_tokens, 1)?;
+        at_least("--layers", self.n_layers, 1)?;
+        at_least("--d-ff", self.d_ff, 1)?;
+        let side_ok = |flag: &str, side: usize| {
+            if (MIN_SIDE..=MAX_SIDE).contains(&side) {
+                Ok(())
+            } else {
+                Err(format!(
+                    "{flag}: grid side {side} is outside {MIN_SIDE}..={MAX_SIDE}"
+                ))
+            }
+        };
+        side_ok("--train-grid", self.train_grid)?;
+        if self.grids.is_empty() {
+            return Err("--grids: the list is empty".into());
+        }
+        for &side in &self.grids {
+            side_ok("--grids", side)?;
+        }
+        if !self.grids.windows(2).all(|w| w[0] < w[1]) {
+            return Err(format!(
+                "--grids: {} is not strictly ascending",
+                list(&self.grids)
+            ));
+        }
+        if !(self.learning_rate.is_finite() && self.learning_rate > 0.0) {
+            return Err(format!(
+                "--lr: {} is not a positive number",
+                self.learning_rate
+            ));
+        }
+        if !(self.weight_decay.is_finite() && self.weight_decay >= 0.0) {
+            return Err(format!(
+                "--weight-decay: {} is not a number >= 0",
+                self.weight_decay
+            ));
+        }
+        if !(self.theta.is_finite() && self.theta > 1.0) {
+            return Err(format!("--theta: {} is not a number > 1", self.theta));
+        }
+        if self.n_heads == 0 || !self.d_model.is_multiple_of(self.n_heads) {
+            return Err(format!(
+                "--heads: {} heads do not divide --d-model {}",
+                self.n_heads, self.d_model
+            ));
+        }
+        let head_dim = self.d_model / self.n_heads;
+        if head_dim < 8 || !head_dim.is_multiple_of(4) {
+            return Err(format!(
+                "--d-model: {} / --heads {} = head dim {head_dim}; 2-D RoPE with NTK scaling \
+                 needs a multiple of 4 that is at least 8",
+                self.d_model, self.n_heads
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// `a,b,c`.
+pub(super) fn list(values: &[usize]) -> String {
+    values
+        .iter()
+        .map(usize::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn presets_are_valid_and_bad_values_are_named() {
+        VitBenchConfig::standard().validate().unwrap();
+        VitBenchConfig::quick().validate().unwrap();
+        let bad = |f: fn(&mut VitBenchConfig)| {
+            let mut c = VitBenchConfig::standard();
+            f(&mut c);
+            c.validate().unwrap_err()
+        };
+        assert!(bad(|c| c.grids = vec![8, 3]).starts_with("--grids: grid side 3"));
+        assert!(bad(|c| c.grids = vec![16, 8]).contains("16,8"));
+        assert!(bad(|c| c.n_heads = 3).starts_with("--heads: 3"));
+        assert!(bad(|c| c.n_heads = 16).starts_with("--d-model: 64"));
+        assert!(bad(|c| c.steps = 0).starts_with("--steps: 0"));
+    }
+}

@@ -1,0 +1,158 @@
+//! The verdict under the tables: the ordering the run measured, whether it is clear of the
+//! spread over seeds, and how it compares with the literature. Every sentence is derived from
+//! the numbers; nothing is assumed.
+
+use std::fmt::Write as _;
+
+use super::task::CLASSES;
+use super::{Method, VitResults};
+use crate::scaling_bench::Spread;
+
+/// Two means whose gap is within this many (pooled) standard deviations count as a tie.
+const TIE: f64 = 1.0;
+
+fn pct(x: f64) -> String {
+    format!("{:.1} %", 100.0 * x)
+}
+
+/// Whether `a` is clearly above `b` (`Some(true)`), clearly below (`Some(false)`) or within the
+/// spread over seeds (`None`).
+fn compare(a: Spread, b: Spread) -> Option<bool> {
+    let spread = TIE * (a.std.powi(2) + b.std.powi(2)).sqrt();
+    let spread = if spread.is_finite() { spread } else { 0.0 };
+    let gap = a.mean - b.mean;
+    (gap.abs() > spread.max(1e-9)).then_some(gap > 0.0)
+}
+
+/// The methods at `side`, best accuracy first, joined by `>` (clear) or `≈` (within the spread).
+fn ranking(results: &VitResults, side: usize) -> String {
+    let mut scored: Vec<(Method, Spread)> = Method::ALL
+        .iter()
+        .filter_map(|&m| Some((m, results.row(m, side)?.accuracy())))
+        .collect();
+    scored.sort_by(|a, b| b.1.mean.total_cmp(&a.1.mean));
+    let mut s = String::new();
+    for (i, (m, acc)) in scored.iter().enumerate() {
+        if i > 0 {
+            let sep = match compare(scored[i - 1].1, *acc) {
+                Some(true) => " > ",
+                _ => " ≈ ",
+            };
+            s.push_str(sep);
+        }
+        write!(s, "`{}` {}", m.name(), pct(acc.mean)).unwrap();
+    }
+    s
+}
+
+/// The mean accuracy of `method` over the grids larger than the training one, per seed.
+fn beyond(results: &VitResults, method: Method) -> Spread {
+    let train = results.config.train_grid;
+    let rows: Vec<_> = results
+        .rows
+        .iter()
+        .filter(|r| r.method == method && r.grid > train)
+        .collect();
+    Spread::of(
+        (0..results.seeds.len()).map(|s| {
+            rows.iter().map(|r| r.scores[s].accuracy).sum::<f64>() / rows.len().max(1) as f64
+        }),
+    )
+}
+
+/// The verdict, a few short paragraphs of markdown.
+pub fn verdict(results: &VitResults) -> String {
+    let c = &results.config;
+    let train = c.train_grid;
+    let largest = *c.grids.last().expect("grids");
+    let chance = 1.0 / CLASSES as f64;
+    let mut out = String::new();
+    if let Some(&first) = c.grids.first() {
+        writeln!(
+            out,
+            "At the smallest grid scored, {first}×{first}: {}.",
+            ranking(results, first)
+        )
+        .unwrap();
+    }
+    if largest <= train {
+        out += "\nNo grid larger than the training one was scored: nothing to say about \
+                extrapolation.\n";
+        return out;
+    }
+    let ratio = largest as f64 / train as f64;
+    writeln!(
+        out,
+        "At the largest, {largest}×{largest} ({ratio}× per side, {}× the patches): {} (chance \
+         {}; `>`: the gap exceeds the seeds' pooled std, `≈`: it does not).",
+        ratio * ratio,
+        ranking(results, largest),
+        pct(chance)
+    )
+    .unwrap();
+    let mut means: Vec<(Method, Spread)> = Method::ALL
+        .iter()
+        .map(|&m| (m, beyond(results, m)))
+        .collect();
+    means.sort_by(|a, b| b.1.mean.total_cmp(&a.1.mean));
+    let listed: Vec<String> = means
+        .iter()
+        .map(|(m, s)| format!("`{}` {}", m.name(), s.show(100.0, 1)))
+        .collect();
+    writeln!(
+        out,
+        "Mean accuracy (%) over the grids larger than {train}×{train}: {}.\n",
+        listed.join(", ")
+    )
+    .unwrap();
+
+    let acc = |m: Method| beyond(results, m);
+    let (rope, ape) = (acc(Method::Rope), acc(Method::LearnedInterp));
+    let literature = "Heo et al. (2024, \"Rotary Position Embedding for Vision Transformer\", \
+                      RoPE-Mixed) report 2-D RoPE keeping accuracy better than interpolated \
+                      absolute embeddings when a ViT runs above its training resolution";
+    let agreement = match compare(rope, ape) {
+        Some(true) => format!(
+            "agrees: RoPE as trained beats interpolated learned embeddings beyond the training \
+             grid by {:.1} points on average",
+            100.0 * (rope.mean - ape.mean)
+        ),
+        Some(false) => format!(
+            "disagrees: interpolated learned embeddings beat RoPE as trained beyond the \
+             training grid by {:.1} points on average",
+            100.0 * (ape.mean - rope.mean)
+        ),
+        None => "is not tested decisively: RoPE as trained and interpolated learned embeddings \
+                 are within the spread over seeds beyond the training grid"
+            .to_string(),
+    };
+    writeln!(out, "{literature}; this run {agreement}.\n").unwrap();
+
+    for (method, how) in [
+        (
+            Method::RopeCoordInterp,
+            "coordinate interpolation (one patch step becomes train/side of a trained step, so \
+             a neighbour no longer sits at the offset the model learned as \"adjacent\")",
+        ),
+        (
+            Method::RopeNtk,
+            "NTK θ scaling (the highest frequency of each axis kept, the lowest interpolated)",
+        ),
+    ] {
+        let stretched = acc(method);
+        let effect = match compare(stretched, rope) {
+            Some(true) => "helped",
+            Some(false) => "hurt",
+            None => "made no difference beyond the spread",
+        };
+        writeln!(
+            out,
+            "Stretching RoPE by {how} {effect}: {} against {} as trained, on average beyond \
+             the training grid.",
+            pct(stretched.mean),
+            pct(rope.mean)
+        )
+        .unwrap();
+    }
+    out
+}
