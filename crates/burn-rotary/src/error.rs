@@ -25,7 +25,12 @@ pub enum RopeError {
         context: String,
     },
     /// A HuggingFace `rope_type` (or `type`) that this crate does not implement.
-    UnknownRopeType(String),
+    UnknownRopeType {
+        /// The rope_type as written.
+        name: String,
+        /// The rope_types this crate reads, comma-separated.
+        known: String,
+    },
     /// The input is not valid JSON, or not of the expected form.
     Json(String),
 }
@@ -62,13 +67,8 @@ impl fmt::Display for RopeError {
             Self::MissingField { field, context } => {
                 write!(f, "missing `{field}`, required by {context}")
             }
-            Self::UnknownRopeType(name) => {
-                let known: Vec<&str> = crate::scaling::RopeScaling::rope_types().collect();
-                write!(
-                    f,
-                    "unknown rope_type \"{name}\": expected one of {}",
-                    known.join(", ")
-                )
+            Self::UnknownRopeType { name, known } => {
+                write!(f, "unknown rope_type \"{name}\": expected one of {known}")
             }
             Self::Json(message) => write!(f, "malformed RoPE JSON: {message}"),
         }

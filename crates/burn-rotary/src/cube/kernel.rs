@@ -300,6 +300,8 @@ fn rotate<F: Float, N: Size>(
 }
 
 /// Positions as the launcher takes them.
+// Built once per launch and consumed by it: the size of the largest variant costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum KernelPositions<R: CubeRuntime> {
     /// Row `s` is at `offset + s`.

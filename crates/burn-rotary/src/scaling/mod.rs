@@ -107,6 +107,9 @@ impl RopeScaling {
         HF_VARIANTS
             .iter()
             .find(|v| v.rope_type == rope_type)
-            .ok_or_else(|| RopeError::UnknownRopeType(rope_type.to_string()))
+            .ok_or_else(|| RopeError::UnknownRopeType {
+                name: rope_type.to_string(),
+                known: Self::rope_types().collect::<Vec<_>>().join(", "),
+            })
     }
 }
