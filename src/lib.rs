@@ -8,6 +8,7 @@ pub mod hf_models_fixture;
 pub mod model;
 pub mod nd_fixture;
 pub mod plot;
+pub mod progress;
 pub mod rope_bench;
 pub mod scaling_bench;
 pub mod scaling_methods;

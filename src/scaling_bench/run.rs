@@ -12,10 +12,11 @@ use serde::Serialize;
 use super::eval::EvalSet;
 use super::jobs::run_jobs;
 use super::models::{finetune_config, init_model, train_model, ModelCache};
-use super::scoring::{progress_bar, FineTune, Job, Scorer, Units};
+use super::scoring::{FineTune, Job, Scorer, Units};
 use super::{BenchConfig, BenchResults, Row, TaskKind};
 use crate::data::Task;
 use crate::model::{Transformer, TransformerConfig};
+use crate::progress::run_bar;
 use crate::scaling_methods::{extension_ratio, Method};
 use crate::train::TrainConfig;
 
@@ -85,7 +86,7 @@ where
         .expect("identity serialises")
     };
     let cache = ModelCache::new(out.join("models"));
-    let bar = progress_bar(progress);
+    let bar = run_bar(progress);
     let units = Units;
 
     // Models, drawn in a fixed order on this thread; the untrained ones are trained in jobs.

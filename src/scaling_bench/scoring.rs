@@ -4,7 +4,7 @@
 use burn::module::AutodiffModule;
 use burn::tensor::backend::AutodiffBackend;
 use burn_rotary::RopeBackend;
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::ProgressBar;
 
 use super::eval::{score, EvalSet, Score};
 use super::models::finetune_config;
@@ -242,17 +242,4 @@ impl Units {
         }
         total
     }
-}
-
-/// A bar over the whole run, with its ETA; hidden unless `visible`.
-pub(super) fn progress_bar(visible: bool) -> ProgressBar {
-    if !visible {
-        return ProgressBar::hidden();
-    }
-    let style = ProgressStyle::with_template(
-        "{bar:30.cyan/blue} {percent:>3}% [{elapsed_precise} < {eta_precise}] {msg}",
-    )
-    .expect("valid template")
-    .progress_chars("=> ");
-    ProgressBar::new(1).with_style(style)
 }

@@ -9,7 +9,6 @@ use burn::optim::{AdamWConfig, GradientsParams, Optimizer};
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::Tensor;
 use burn_rotary::RopeBackend;
-use indicatif::{ProgressBar, ProgressStyle};
 
 use super::model::{Encoding, Vit};
 use super::task::ImageBatch;
@@ -42,7 +41,7 @@ where
     }
     let task = config.task();
     let encodings = [Encoding::Rope2d, Encoding::Learned];
-    let bar = progress_bar(progress);
+    let bar = crate::progress::run_bar(progress);
     let seq = |side: usize| 1 + side * side;
     let train_units =
         (config.steps * config.batch_size) as f64 * 3.0 * units(seq(config.train_grid));
@@ -220,17 +219,4 @@ impl<B: Backend> ModuleVisitor<B> for DrawWeights {
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
         let _ = param.val();
     }
-}
-
-/// A bar over the whole run, with its ETA; hidden unless `visible`.
-fn progress_bar(visible: bool) -> ProgressBar {
-    if !visible {
-        return ProgressBar::hidden();
-    }
-    let style = ProgressStyle::with_template(
-        "{bar:30.cyan/blue} {percent:>3}% [{elapsed_precise} < {eta_precise}] {msg}",
-    )
-    .expect("valid template")
-    .progress_chars("=> ");
-    ProgressBar::new(1).with_style(style)
 }
