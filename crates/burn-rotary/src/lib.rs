@@ -37,6 +37,7 @@ mod cube;
 mod error;
 mod hf;
 mod hf_model;
+mod hf_params;
 mod module;
 mod mrope_ids;
 mod nd;

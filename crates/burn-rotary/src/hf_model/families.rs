@@ -6,7 +6,8 @@ use serde_json::{Map, Value};
 
 use crate::config::RopeLayout;
 use crate::error::RopeError;
-use crate::hf::{head_dim, rope_dict, HfParams};
+use crate::hf::{head_dim, rope_dict};
+use crate::hf_params::HfParams;
 
 /// The model families whose RoPE is not one setting shared by every layer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -18,7 +18,8 @@ use serde_json::{Map, Value};
 
 use crate::config::RopeConfig;
 use crate::error::RopeError;
-use crate::hf::{read_setting, with_top_level_fallbacks, HfParams};
+use crate::hf::{read_setting, with_top_level_fallbacks};
+use crate::hf_params::HfParams;
 use crate::module::Rope;
 use families::Family;
 

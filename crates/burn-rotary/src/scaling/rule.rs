@@ -3,7 +3,7 @@
 //! and its dispatch.
 
 use crate::error::{check_positive, RopeError};
-use crate::hf::HfParams;
+use crate::hf_params::HfParams;
 
 use super::RopeScaling;
 
