@@ -21,48 +21,45 @@ use std::process::ExitCode;
 
 use burn_rotary::RopeBackend;
 use burn_rotary_suite::backend_choice::{probe, run_on, BackendTask};
-use burn_rotary_suite::hf_fixture::{CaseErrors, Fixture, GoldenFile};
-use burn_rotary_suite::hf_models_fixture::{ModelCaseErrors, ModelsFixture};
-use burn_rotary_suite::nd_fixture::{NdFixture, OUTPUT_TOLERANCE};
+use burn_rotary_suite::hf_fixture::{Case, CaseErrors, Fixture, GoldenFile};
+use burn_rotary_suite::hf_models_fixture::{ModelCase, ModelCaseErrors, ModelsFixture};
+use burn_rotary_suite::nd_fixture::{NdCase, NdFixture, OUTPUT_TOLERANCE};
 
-struct Parity(Fixture);
-
-struct ModelParity(ModelsFixture);
-
-struct NdParity(NdFixture);
-
-impl BackendTask for NdParity {
-    type Output = Vec<(String, Result<f64, String>)>;
-
-    fn run<B: RopeBackend>(self, device: B::Device) -> Self::Output {
-        self.0
-            .cases
-            .iter()
-            .map(|case| (case.name.clone(), case.check::<B>(&device)))
-            .collect()
-    }
+/// One case of a golden file, checked on a backend.
+trait GoldenCase {
+    /// Its errors when it could be checked.
+    type Errors;
+    fn name(&self) -> &str;
+    fn check<B: RopeBackend>(&self, device: &B::Device) -> Result<Self::Errors, String>;
 }
 
-impl BackendTask for ModelParity {
-    type Output = Vec<(String, Result<ModelCaseErrors, String>)>;
-
-    fn run<B: RopeBackend>(self, device: B::Device) -> Self::Output {
-        self.0
-            .cases
-            .iter()
-            .map(|case| (case.name.clone(), case.check::<B>(&device)))
-            .collect()
-    }
+macro_rules! golden_case {
+    ($case:ty => $errors:ty) => {
+        impl GoldenCase for $case {
+            type Errors = $errors;
+            fn name(&self) -> &str {
+                &self.name
+            }
+            fn check<B: RopeBackend>(&self, device: &B::Device) -> Result<$errors, String> {
+                <$case>::check::<B>(self, device)
+            }
+        }
+    };
 }
+golden_case!(Case => CaseErrors);
+golden_case!(ModelCase => ModelCaseErrors);
+golden_case!(NdCase => f64);
 
-impl BackendTask for Parity {
-    type Output = Vec<(String, Result<CaseErrors, String>)>;
+/// Checks every case of a file on the chosen backend: `(name, result)` per case, in order.
+struct Parity<C>(Vec<C>);
+
+impl<C: GoldenCase> BackendTask for Parity<C> {
+    type Output = Vec<(String, Result<C::Errors, String>)>;
 
     fn run<B: RopeBackend>(self, device: B::Device) -> Self::Output {
         self.0
-            .cases
             .iter()
-            .map(|case| (case.name.clone(), case.check::<B>(&device)))
+            .map(|case| (case.name().to_string(), case.check::<B>(&device)))
             .collect()
     }
 }
@@ -116,7 +113,7 @@ fn rope_cases(fixture: Fixture, file: &str, backend: &str) -> Result<(usize, usi
         "{:<36} {:>11} {:>11} {:>11} {:>11}  result",
         "case", "inv_freq", "attn", "out(freq)", "out(cfg)"
     );
-    let results = run_on(backend, Parity(fixture))?;
+    let results = run_on(backend, Parity(fixture.cases))?;
     let mut failed = 0;
     for (name, result) in &results {
         match result {
@@ -149,7 +146,7 @@ fn model_cases(
         fixture.generator
     );
     println!("{:<36} {:>8} {:>11}  result", "case", "rope", "max |err|");
-    let results = run_on(backend, ModelParity(fixture))?;
+    let results = run_on(backend, Parity(fixture.cases))?;
     let mut failed = 0;
     for (name, result) in &results {
         match result {
@@ -181,7 +178,7 @@ fn nd_cases(fixture: NdFixture, file: &str, backend: &str) -> Result<(usize, usi
     );
     let models: Vec<String> = fixture.cases.iter().map(|c| c.model.clone()).collect();
     println!("{:<36} {:<16} {:>11}  result", "case", "model", "max |err|");
-    let results = run_on(backend, NdParity(fixture))?;
+    let results = run_on(backend, Parity(fixture.cases))?;
     let mut failed = 0;
     for ((name, result), model) in results.iter().zip(&models) {
         match result {

@@ -83,15 +83,7 @@ impl ModelCase {
     /// Checks this case on backend `B`: its errors, or why it cannot be checked (a panic of the
     /// code under test is caught and reported).
     pub fn check<B: RopeBackend>(&self, device: &B::Device) -> Result<ModelCaseErrors, String> {
-        let run = std::panic::AssertUnwindSafe(|| self.check_unwinding::<B>(device));
-        std::panic::catch_unwind(run).unwrap_or_else(|payload| {
-            let message = payload
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
-                .unwrap_or_default();
-            Err(format!("panicked: {message}"))
-        })
+        crate::hf_fixture::catching_panics(|| self.check_unwinding::<B>(device))
     }
 
     fn check_unwinding<B: RopeBackend>(

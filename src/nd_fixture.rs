@@ -210,10 +210,9 @@ impl NdCase {
             .collect();
         let positions = burn_rotary::Positions::axes_from_slice(&coords, [axes, 1, seq], device);
         let rope = config.try_init::<B>(device).map_err(|e| e.to_string())?;
-        let (q, k) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            rope.apply_qk(q, k, &positions, AxisOrder::Bhsd)
-        }))
-        .map_err(|_| "the rotation panicked (see above)".to_string())?;
+        let (q, k) = crate::hf_fixture::catching_panics(|| {
+            Ok(rope.apply_qk(q, k, &positions, AxisOrder::Bhsd))
+        })?;
         let error = |t: Tensor<B, 4>, expected: &[f64]| {
             let got = t
                 .into_data()
