@@ -23,6 +23,14 @@ pub type WgpuKernel = burn_cubecl::CubeBackend<burn::backend::wgpu::WgpuRuntime,
 #[cfg(feature = "cuda")]
 pub type CudaKernel = burn_cubecl::CubeBackend<cubecl::cuda::CudaRuntime, f32, i32, u8>;
 
+/// Candle (deprecated by Burn 0.21, still shipped): on burn-rotary's tensor-op path.
+#[cfg(feature = "candle")]
+#[allow(deprecated)]
+pub type Candle = burn::backend::Candle;
+/// Burn's router over NdArray and Flex (what `RemoteBackend` is built on): tensor-op path.
+#[cfg(feature = "router")]
+pub type Router = burn::backend::Router<(burn::backend::NdArray, burn::backend::Flex)>;
+
 /// The backends this build can run, by name.
 pub fn available_backends() -> Vec<&'static str> {
     let mut names = Vec::new();
@@ -131,6 +139,12 @@ pub fn probe(name: &str) -> Result<(), String> {
         "wgpu-kernel" => starts::<WgpuKernel>(name),
         #[cfg(feature = "cuda")]
         "cuda-kernel" => starts::<CudaKernel>(name),
+        #[cfg(feature = "candle")]
+        "candle" => starts::<Candle>(name),
+        #[cfg(feature = "flex")]
+        "flex" => starts::<burn::backend::Flex>(name),
+        #[cfg(feature = "router")]
+        "router" => starts::<Router>(name),
         other => Err(not_in_build(other)),
     };
     probed.push((name.to_string(), status.clone()));

@@ -47,6 +47,10 @@ pub struct LineChart {
     x_label: String,
     y_label: String,
     log_x: bool,
+    /// A fixed y range, instead of the data's extent.
+    y_range: Option<(f64, f64)>,
+    /// Dashed horizontal reference lines `(label, y)` (e.g. chance).
+    references: Vec<(String, f64)>,
     series: Vec<Series>,
 }
 
@@ -74,6 +78,19 @@ impl LineChart {
     /// Log₂ x axis (points with `x <= 0` are then left out).
     pub fn log_x(mut self, log_x: bool) -> Self {
         self.log_x = log_x;
+        self
+    }
+
+    /// Fixes the y axis to `lo..hi` (widened to take in every point, band and reference line),
+    /// so that a small difference is not drawn as a cliff: e.g. `0..1` for an accuracy.
+    pub fn y_range(mut self, lo: f64, hi: f64) -> Self {
+        self.y_range = Some((lo, hi));
+        self
+    }
+
+    /// Adds a dashed horizontal line at `y`, labelled (e.g. `"chance", ln(vocab)`).
+    pub fn reference(mut self, label: impl Into<String>, y: f64) -> Self {
+        self.references.push((label.into(), y));
         self
     }
 
@@ -155,7 +172,17 @@ impl LineChart {
                 .flat_map(|(_, lo, hi)| [lo, hi])
         };
         let x_range = Range::of(points().map(|(x, _)| x), 0.0);
-        let y_range = Range::of(points().map(|(_, y)| y).chain(band_ys()), 0.05);
+        let references = self.references.iter().filter(|(_, y)| y.is_finite());
+        let ys = || {
+            points()
+                .map(|(_, y)| y)
+                .chain(band_ys())
+                .chain(references.clone().map(|&(_, y)| y))
+        };
+        let y_range = match self.y_range {
+            Some((lo, hi)) => Range::of(ys().chain([lo, hi]), 0.0),
+            None => Range::of(ys(), 0.05),
+        };
         let (x0, x1, y0, y1) = (LEFT, WIDTH - RIGHT, HEIGHT - BOTTOM, TOP);
         let px = |x: f64| x0 + x_range.fraction(x) * (x1 - x0);
         let py = |y: f64| y0 + y_range.fraction(y) * (y1 - y0);
@@ -166,7 +193,7 @@ impl LineChart {
             svg.push('\n');
         };
         line(format!(
-            r#"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" font-family="sans-serif" font-size="12">"#
+            r#"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" viewBox="0 0 {WIDTH} {HEIGHT}" font-family="sans-serif" font-size="12">"#
         ));
         line(r#"<rect width="100%" height="100%" fill="white"/>"#.into());
         line(text(
@@ -176,15 +203,28 @@ impl LineChart {
             &self.title,
             r#" font-size="15""#,
         ));
-        for y in y_range.ticks(false) {
+        let y_ticks = y_range.ticks(false);
+        let y_decimals = decimals(&y_ticks);
+        for &y in &y_ticks {
             line(format!(
                 r##"<line x1="{x0}" x2="{x1}" y1="{0:.1}" y2="{0:.1}" stroke="#e5e5e5"/>"##,
                 py(y)
             ));
-            line(text(x0 - 6.0, py(y) + 4.0, "end", &number(y), ""));
+            line(text(
+                x0 - 6.0,
+                py(y) + 4.0,
+                "end",
+                &format!("{y:.y_decimals$}"),
+                "",
+            ));
         }
-        for x in x_range.ticks(self.log_x) {
-            let label = number(if self.log_x { x.exp2() } else { x });
+        let x_ticks = x_range.ticks(self.log_x);
+        let x_decimals = if self.log_x { 0 } else { decimals(&x_ticks) };
+        for &x in &x_ticks {
+            let label = match self.log_x {
+                true => format!("{}", x.exp2()),
+                false => format!("{x:.x_decimals$}"),
+            };
             line(format!(
                 r##"<line x1="{0:.1}" x2="{0:.1}" y1="{y0}" y2="{1}" stroke="black"/>"##,
                 px(x),
@@ -207,8 +247,29 @@ impl LineChart {
             (y0 + y1) / 2.0,
             escape(&self.y_label)
         ));
+        for (label, y) in references {
+            line(format!(
+                r##"<line x1="{x0}" x2="{x1}" y1="{0:.1}" y2="{0:.1}" stroke="#555" stroke-dasharray="6,4"/>"##,
+                py(*y)
+            ));
+            line(text(
+                x1 - 4.0,
+                py(*y) - 5.0,
+                "end",
+                label,
+                r##" fill="#555""##,
+            ));
+        }
         for (i, series) in self.series.iter().enumerate() {
             let color = COLORS[i % COLORS.len()];
+            // Lines that overlap stay visible: later lines are thinner and every other one
+            // dashed, and each series has its own marker shape.
+            let width = 3.0 - 1.5 * i as f64 / self.series.len().max(1) as f64;
+            let dash = if i % 2 == 1 {
+                r#" stroke-dasharray="7,3""#
+            } else {
+                ""
+            };
             let band: Vec<(f64, f64, f64)> = self.drawable_band(series).collect();
             if band.len() > 1 {
                 let upper = band.iter().map(|&(x, _, hi)| (px(x), py(hi)));
@@ -229,22 +290,21 @@ impl LineChart {
                 .map(|(x, y)| format!("{x:.1},{y:.1}"))
                 .collect();
             line(format!(
-                r#"<polyline points="{}" fill="none" stroke="{color}" stroke-width="2"/>"#,
+                r#"<polyline points="{}" fill="none" stroke="{color}" stroke-width="{width:.2}"{dash}/>"#,
                 path.join(" ")
             ));
             if coords.len() <= 40 {
-                for (x, y) in &coords {
-                    line(format!(
-                        r#"<circle cx="{x:.1}" cy="{y:.1}" r="3" fill="{color}"/>"#
-                    ));
+                for &(x, y) in &coords {
+                    line(marker(i, x, y, color));
                 }
             }
             let ly = TOP + 10.0 + 20.0 * i as f64;
             line(format!(
-                r#"<line x1="{}" x2="{}" y1="{ly}" y2="{ly}" stroke="{color}" stroke-width="3"/>"#,
+                r#"<line x1="{}" x2="{}" y1="{ly}" y2="{ly}" stroke="{color}" stroke-width="{width:.2}"{dash}/>"#,
                 x1 + 14.0,
                 x1 + 36.0
             ));
+            line(marker(i, x1 + 25.0, ly, color));
             line(text(x1 + 42.0, ly + 4.0, "start", &series.name, ""));
         }
         line("</svg>".into());
@@ -306,13 +366,47 @@ impl Range {
     }
 }
 
-/// A tick label: whole numbers as they are, others with 3 significant digits.
-fn number(v: f64) -> String {
-    if v == v.round() && v.abs() < 1e15 {
-        format!("{}", v as i64)
-    } else {
-        let decimals = (2 - v.abs().log10().floor() as i32).clamp(0, 6) as usize;
-        format!("{v:.decimals$}")
+/// The decimals that tell evenly spaced ticks apart, the same for every label of an axis.
+fn decimals(ticks: &[f64]) -> usize {
+    let step = match ticks {
+        [a, b, ..] => (b - a).abs(),
+        [a] => a.abs(),
+        [] => 1.0,
+    };
+    if step <= 0.0 || !step.is_finite() {
+        return 0;
+    }
+    (-(step.log10() - 1e-9).floor()).clamp(0.0, 6.0) as usize
+}
+
+/// Marker `i` (circle, square, triangle, diamond, in turn) centred on `(x, y)`.
+fn marker(i: usize, x: f64, y: f64, color: &str) -> String {
+    let r = 3.5;
+    match i % 4 {
+        0 => format!(r#"<circle cx="{x:.1}" cy="{y:.1}" r="{r}" fill="{color}"/>"#),
+        1 => format!(
+            r#"<rect x="{:.1}" y="{:.1}" width="{}" height="{}" fill="{color}"/>"#,
+            x - r,
+            y - r,
+            2.0 * r,
+            2.0 * r
+        ),
+        2 => format!(
+            r#"<polygon points="{:.1},{:.1} {:.1},{:.1} {:.1},{:.1}" fill="{color}"/>"#,
+            x,
+            y - r - 1.0,
+            x - r - 0.5,
+            y + r,
+            x + r + 0.5,
+            y + r
+        ),
+        _ => format!(
+            r#"<polygon points="{x:.1},{:.1} {:.1},{y:.1} {x:.1},{:.1} {:.1},{y:.1}" fill="none" stroke="{color}" stroke-width="1.5"/>"#,
+            y - r - 1.0,
+            x + r + 1.0,
+            y + r + 1.0,
+            x - r - 1.0
+        ),
     }
 }
 
@@ -362,7 +456,11 @@ mod tests {
             .to_svg();
         assert!(svg.contains(">4096<") && svg.contains(">64<"));
         assert!(svg.contains("t &lt;1&gt;") && svg.contains("a&amp;b"));
-        assert_eq!(svg.matches("<circle").count(), 2);
+        assert_eq!(
+            svg.matches("<circle").count(),
+            3,
+            "2 points + the legend's marker"
+        );
     }
 
     #[test]
@@ -372,5 +470,31 @@ mod tests {
             .to_svg();
         assert_eq!(svg.matches("<polygon").count(), 1);
         assert!(svg.contains(">8<"), "the band's top sets the y range");
+    }
+
+    #[test]
+    fn tick_labels_share_their_decimals() {
+        assert_eq!(decimals(&[0.0, 0.5, 1.0, 1.5]), 1);
+        assert_eq!(decimals(&[0.0, 20.0, 40.0]), 0);
+        assert_eq!(decimals(&[0.02, 0.04]), 2);
+        let svg = LineChart::new("t")
+            .series("a", [(0.0, 0.0), (1.0, 1.5)])
+            .to_svg();
+        assert!(svg.contains(">0.5<") && svg.contains(">1.0<") && !svg.contains(">1<"));
+    }
+
+    #[test]
+    fn fixed_range_and_reference_line() {
+        let svg = LineChart::new("t")
+            .y_range(0.0, 1.0)
+            .reference("chance", 0.25)
+            .series("a", [(0.0, 0.9), (1.0, 0.92)])
+            .to_svg();
+        assert!(svg.contains("viewBox=\"0 0 760 440\""));
+        assert!(svg.contains("stroke-dasharray=\"6,4\"") && svg.contains(">chance<"));
+        assert!(
+            svg.contains(">0.0<") && svg.contains(">1.0<"),
+            "the fixed range is drawn"
+        );
     }
 }

@@ -1,5 +1,5 @@
-//! Runs the suite of `tests/suite` on every backend of this build: NdArray and wgpu by
-//! default, CUDA with `--features cuda`, and the autodiff tests under `Autodiff` of each.
+//! Runs the suite of `tests/suite` on every backend of this build: NdArray, wgpu, Candle, Flex
+//! and a Router (NdArray + Flex) by default, CUDA with `--features cuda`, and the autodiff tests under `Autodiff` of each.
 //! A backend that cannot start on this machine is skipped, loudly (see `tests/harness`).
 
 mod harness;
@@ -31,7 +31,8 @@ macro_rules! backend_tests {
             length_dependent_scalings, fast_path_matches_tensor_ops, every_element_written,
             half_precision_storage, bench_sized_matches_tensor_ops, out_of_range_positions_are_nan,
             host_positions_out_of_range_panic, degenerate_shapes, axes_match_f64_oracle,
-            axes_fast_path_matches_tensor_ops, axes_properties, axes_out_of_range_are_nan;
+            axes_fast_path_matches_tensor_ops, axes_properties, axes_out_of_range_are_nan,
+            migrates_from_burn_nn;
             gradients: || suite::gradients::<Autodiff<B>>(&device()),
             hf_models_parity: || hf_models::hf_models_parity::<B>(&device()),
             gradients_qk_gqa_strided: || suite::gradients_qk_gqa_strided::<Autodiff<B>>(&device()),
@@ -50,5 +51,17 @@ fn main() {
     harness.backend("wgpu", &backend_tests!(burn::backend::Wgpu));
     #[cfg(feature = "cuda")]
     harness.backend("cuda", &backend_tests!(burn::backend::Cuda));
+    #[cfg(feature = "candle")]
+    harness.backend(
+        "candle",
+        &backend_tests!(burn_rotary_suite::backend_choice::Candle),
+    );
+    #[cfg(feature = "flex")]
+    harness.backend("flex", &backend_tests!(burn::backend::Flex));
+    #[cfg(feature = "router")]
+    harness.backend(
+        "router",
+        &backend_tests!(burn_rotary_suite::backend_choice::Router),
+    );
     harness.run()
 }

@@ -22,11 +22,20 @@ pub fn write_plots(results: &BenchResults, dir: &Path) -> std::io::Result<Vec<(P
         out.push((path, what));
         Ok(())
     };
+    // Chance: uniform over the 256 bytes (loss), over the values of a record (accuracy).
+    let byte_chance = (crate::data::ByteText::VOCAB_SIZE as f64).ln();
     let by_length = |task: TaskKind, title: &str, y: &str, f: &dyn Fn(&Row) -> Spread| {
         let mut chart = LineChart::new(title)
             .x_label(format!("context length (trained at {l})"))
             .y_label(y)
             .log_x(true);
+        chart = match (task, results.retrieval) {
+            (TaskKind::Text, _) => chart.reference("chance (uniform bytes)", byte_chance),
+            (TaskKind::Retrieval, Some((_, values))) => chart
+                .y_range(0.0, 100.0)
+                .reference("chance", 100.0 / values as f64),
+            (TaskKind::Retrieval, None) => chart.y_range(0.0, 100.0),
+        };
         for method in results.methods(task) {
             let points = results
                 .rows
@@ -57,7 +66,8 @@ pub fn write_plots(results: &BenchResults, dir: &Path) -> std::io::Result<Vec<(P
         let mut chart = LineChart::new(format!("Loss by position in {longest}-token sequences"))
             .x_label(format!("position (bucket end; trained at {l})"))
             .y_label("loss (nats per byte)")
-            .log_x(true);
+            .log_x(true)
+            .reference("chance (uniform bytes)", byte_chance);
         for method in results.methods(TaskKind::Text) {
             if let Some(row) = results.row(TaskKind::Text, method, longest) {
                 let points = bounds.iter().enumerate().map(|(b, &(_, hi))| {

@@ -130,10 +130,7 @@ pub fn axes_fast_path_matches_tensor_ops<B: RopeBackend>(device: &B::Device) {
             let ids = coords(config.axes(), rows, seq, 1 << 20, &mut rng);
             let positions = Positions::axes_from_slice(&ids, [config.axes(), rows, seq], device);
             for axes in [AxisOrder::Bhsd, AxisOrder::Bshd] {
-                let shape = |heads| match axes {
-                    AxisOrder::Bhsd => [batch, heads, seq, d],
-                    AxisOrder::Bshd => [batch, seq, heads, d],
-                };
+                let shape = |heads| axes.dims(batch, heads, seq, d);
                 let q = normal::<B>(shape(6), device).cast(dtype);
                 let k = normal::<B>(shape(2), device).cast(dtype);
                 let (fq, fk) = fast.apply_qk(q.clone(), k.clone(), &positions, axes);

@@ -190,10 +190,7 @@ fn check_case<B: RopeBackend>(
     for kind in 0..4 {
         let pos = positions::<B>(kind, batch, seq, rng, device);
         for axes in [AxisOrder::Bhsd, AxisOrder::Bshd] {
-            let shape = |heads| match axes {
-                AxisOrder::Bhsd => [batch, heads, seq, head_dim],
-                AxisOrder::Bshd => [batch, seq, heads, head_dim],
-            };
+            let shape = |heads| axes.dims(batch, heads, seq, head_dim);
             let contiguous = |heads| normal::<B>(shape(heads), device).cast(dtype);
             // A strided view: the transpose of a contiguous tensor of the other order.
             let transposed = |heads| {

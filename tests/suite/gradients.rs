@@ -2,7 +2,7 @@
 //! autodiff, q and k in one call with GQA, and strided upstream gradients.
 
 use burn::tensor::backend::AutodiffBackend;
-use burn::tensor::{Int, Tensor, TensorData, TensorPrimitive};
+use burn::tensor::{DType, Int, Tensor, TensorData, TensorPrimitive};
 use burn_rotary::{AxisOrder, Positions, PositionsPrimitive, RopeBackend, RopeSpec};
 
 use super::fast_path::{dtypes, tolerance};
@@ -92,8 +92,10 @@ pub fn gradients_qk_gqa_strided<B: AutodiffBackend + RopeBackend>(device: &B::De
                 let rope = config.init::<B>(device).with_tensor_ops(tensor_ops);
                 let (q, k) = (q.clone().require_grad(), k.clone().require_grad());
                 let (qo, ko) = rope.apply_qk(q.clone(), k.clone(), &positions, AxisOrder::Bhsd);
-                // d(loss)/d(ko) = wk.swap_dims(2, 3): last axis strided.
-                let loss = (qo * wq.clone()).sum() + (ko.swap_dims(2, 3) * wk.clone()).sum();
+                // d(loss)/d(ko) = wk.swap_dims(2, 3): last axis strided. The sums run in f32
+                // (Candle 0.21 cannot sum an f16 tensor to a scalar: "expected F32, got F16").
+                let sum = |t: Tensor<B, 4>| t.cast(DType::F32).sum();
+                let loss = sum(qo * wq.clone()) + sum(ko.swap_dims(2, 3) * wk.clone());
                 let grads = loss.backward();
                 (
                     values(q.grad(&grads).unwrap()),

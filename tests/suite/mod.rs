@@ -5,6 +5,7 @@ pub mod axes;
 pub mod bounds;
 pub mod fast_path;
 pub mod gradients;
+pub mod migration;
 pub mod oracle;
 
 use burn::tensor::backend::Backend;
@@ -27,6 +28,7 @@ pub use fast_path::{
     half_precision_storage,
 };
 pub use gradients::{gradients, gradients_qk_gqa_strided};
+pub use migration::migrates_from_burn_nn;
 use oracle::Oracle;
 
 thread_local! {

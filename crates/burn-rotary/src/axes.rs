@@ -38,6 +38,7 @@ pub const MAX_AXES: usize = 16;
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum PositionAxes {
     /// Consecutive blocks: the first `sections[0]` pairs follow axis 0, the next `sections[1]`
     /// axis 1, and so on (Qwen2-VL's `mrope_section`; Flux's and Wan's per-axis channel blocks,

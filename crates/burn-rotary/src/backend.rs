@@ -19,6 +19,7 @@ use crate::reference;
 
 /// The order of the axes of q and k.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
 pub enum AxisOrder {
     /// `[batch, heads, seq, head_dim]`: what attention kernels take.
     #[default]
@@ -33,6 +34,15 @@ impl AxisOrder {
         match self {
             Self::Bhsd => (dims[0], dims[1], dims[2], dims[3]),
             Self::Bshd => (dims[0], dims[2], dims[1], dims[3]),
+        }
+    }
+
+    /// The 4-D shape of `(batch, heads, seq, head_dim)` in this order (the inverse of
+    /// [`split`](Self::split)).
+    pub fn dims(self, batch: usize, heads: usize, seq: usize, head_dim: usize) -> [usize; 4] {
+        match self {
+            Self::Bhsd => [batch, heads, seq, head_dim],
+            Self::Bshd => [batch, seq, heads, head_dim],
         }
     }
 }

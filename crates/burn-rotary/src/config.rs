@@ -19,6 +19,7 @@ pub const MAX_TABLE_VALUES: usize = 1 << 25;
 /// Which elements of a head are rotated together.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum RopeLayout {
     /// NeoX / LLaMA-HF `rotate_half`: pairs `(i, i + rotary_dim/2)`.
     #[default]

@@ -7,6 +7,7 @@ use core::fmt;
 /// Every variant names the offending field and, where there is one, its value, so that the
 /// message alone tells the user what to fix.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub enum RopeError {
     /// A field holds a value outside its domain.
     InvalidValue {

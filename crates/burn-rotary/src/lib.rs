@@ -12,7 +12,21 @@
 //!   M-RoPE, with [`MropePositions`] for its position ids; images and video with
 //!   [`RopeConfig::vision_2d`], [`RopeConfig::flux`], [`RopeConfig::wan`],
 //!   [`RopeConfig::per_axis`] and [`GridCoords`]);
-//! - [`RopeBackend`]: the backend extension trait; any backend gets RoPE with one line.
+//! - [`RopeBackend`]: the backend extension trait, implemented for every backend Burn 0.21 ships
+//!   (a model struct holds a `Rope<B>` under `B: Backend`; the `impl` that runs it needs
+//!   `B: RopeBackend`, and a training function `B: AutodiffBackend + RopeBackend,
+//!   B::InnerBackend: RopeBackend`).
+//!
+//! # Features
+//!
+//! | feature | what it adds |
+//! |---|---|
+//! | `ndarray` (default) | `NdArray`'s direct CPU loop |
+//! | `cube` | the fused CubeCL kernel for every `CubeBackend` runtime (wgpu, Vulkan, WebGPU, Metal, CUDA, ROCm, CPU) and their `Fusion` |
+//! | `wgpu`, `cuda` | `cube` plus Burn's `Wgpu` / `Cuda` backend types |
+//! | `candle`, `flex`, `router`, `tch` | `RopeBackend` for `Candle`, `Flex`, `BackendRouter` (`Router`, `RemoteBackend`), `LibTorch`: the tensor-op path |
+//!
+//! `Autodiff<B>` of any of them runs `B`'s path forward and backward.
 //!
 //! ```
 //! use burn::backend::NdArray;
@@ -32,7 +46,7 @@ mod autodiff;
 mod axes;
 mod backend;
 mod config;
-#[cfg(any(feature = "wgpu", feature = "cuda"))]
+#[cfg(feature = "cube")]
 mod cube;
 mod error;
 mod hf;
@@ -47,6 +61,7 @@ mod positions;
 pub mod reference;
 mod scaling;
 pub mod table;
+mod tensor_op_backends;
 
 pub use axes::{PositionAxes, MAX_AXES};
 pub use backend::{AxisOrder, PositionsPrimitive, RopeBackend, RopeSpec};

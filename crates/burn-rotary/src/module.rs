@@ -3,7 +3,7 @@
 use std::any::Any;
 use std::sync::{Arc, Mutex};
 
-use burn::module::Module;
+use burn::module::{Content, DisplaySettings, Module, ModuleDisplay};
 use burn::tensor::backend::Backend;
 use burn::tensor::{DType, Int, Tensor, TensorCreationOptions, TensorData, TensorPrimitive};
 
@@ -56,7 +56,33 @@ impl core::fmt::Debug for LengthTables {
 /// assert_eq!(q.dims(), [2, 8, 16, 64]);
 /// assert_eq!(k.dims(), [2, 2, 16, 64]);
 /// ```
+///
+/// # Saving and loading
+///
+/// Like every Burn module whose behaviour comes from its config, a `Rope` is rebuilt from its
+/// [`RopeConfig`], not from a record: its angle tables are constants, left out of records (a
+/// saved model holds no RoPE number). Save the config beside the record and build the model
+/// from it before loading the record — loading a record into a model built with another θ or
+/// scaling silently gives other outputs. `RopeConfig` is a Burn `Config` (`save` / `load` as
+/// JSON); the training example saves its model config, RoPE included, as `model.json` beside
+/// `model.mpk` and rebuilds from it on `--resume`.
+///
+/// ```
+/// use burn::backend::NdArray;
+/// use burn_rotary::{RopeConfig, RopeScaling};
+///
+/// let config = RopeConfig::new(64)
+///     .with_theta(5e5)
+///     .with_scaling(RopeScaling::Linear { factor: 4.0 });
+/// let json = serde_json::to_string(&config).unwrap(); // or `config.save(path)`
+/// let rebuilt: RopeConfig = serde_json::from_str(&json).unwrap(); // or `RopeConfig::load(path)`
+/// assert_eq!(rebuilt.theta, 5e5);
+/// let rope = rebuilt.init::<NdArray>(&Default::default());
+/// // Printing a model shows the settings, not the tables.
+/// assert!(format!("{rope}").contains("theta: 500000"));
+/// ```
 #[derive(Module, Debug)]
+#[module(custom_display)]
 pub struct Rope<B: Backend> {
     /// Angle table of the initial frequencies, `[rows, 2, rotary_dim / 2]` (see [`crate::table`]).
     table: Tensor<B, 3>,
@@ -141,17 +167,33 @@ impl<B: RopeBackend> Rope<B> {
     /// Applies RoPE to one tensor at positions `offset..offset + seq`.
     ///
     /// # Arguments
-    /// - `x`: queries or keys.
+    /// - `x`: queries or keys, of any rank ≥ 2: the last two axes are `[seq, head_dim]`, the
+    ///   axes before them (batch, heads) all share the positions — as burn-nn's
+    ///   `RotaryEncoding::apply` takes them.
     /// - `offset`: position of the first row (the KV-cache length when decoding).
     ///
     /// # Shapes
-    /// - x: `[batch, heads, seq, head_dim]`
+    /// - x: `[batch, heads, seq, head_dim]`, `[batch, seq, head_dim]`, `[seq, head_dim]`, ...
     /// - output: same as `x`
     ///
     /// # Panics
-    /// If the last axis is not `head_dim`, or `offset + seq > max_positions`.
-    pub fn forward(&self, x: Tensor<B, 4>, offset: usize) -> Tensor<B, 4> {
-        self.apply(x, &Positions::offset(offset), AxisOrder::Bhsd)
+    /// If `x` has rank < 2, its last axis is not `head_dim`, or `offset + seq > max_positions`.
+    pub fn forward<const D: usize>(&self, x: Tensor<B, D>, offset: usize) -> Tensor<B, D> {
+        let dims = x.dims();
+        assert!(
+            D >= 2,
+            "Rope::forward: expected [.., seq, head_dim], got shape {dims:?}"
+        );
+        let positions = Positions::offset(offset);
+        if D == 4 {
+            // Already [batch, heads, seq, head_dim]: no reshape (which could copy a strided view).
+            let x = Tensor::<B, 4>::from_primitive(x.into_primitive());
+            let out = self.apply(x, &positions, AxisOrder::Bhsd);
+            return Tensor::from_primitive(out.into_primitive());
+        }
+        let rows = dims[..D - 2].iter().product();
+        let x = x.reshape([rows, 1, dims[D - 2], dims[D - 1]]);
+        self.apply(x, &positions, AxisOrder::Bhsd).reshape(dims)
     }
 
     /// Applies RoPE to queries and keys at positions `offset..offset + seq`, in one call
@@ -361,5 +403,31 @@ impl<B: RopeBackend> Rope<B> {
         }
         cache.push((len, Box::new(table.clone())));
         table
+    }
+}
+
+/// Prints the settings (head and rotary dims, θ, layout, scaling, axes), not the angle tables.
+impl<B: Backend> ModuleDisplay for Rope<B> {
+    fn custom_settings(&self) -> Option<DisplaySettings> {
+        DisplaySettings::new()
+            .with_new_line_after_attribute(false)
+            .optional()
+    }
+
+    fn custom_content(&self, content: Content) -> Option<Content> {
+        let c = &self.config;
+        let content = content
+            .add("head_dim", &c.head_dim)
+            .add("rotary_dim", &c.rotary_dim())
+            .add("theta", &c.theta)
+            .add("layout", &format!("{:?}", c.layout))
+            .add("scaling", c.scaling.rope_type())
+            .add("max_positions", &c.max_positions);
+        let content = if c.axes() > 1 {
+            content.add("axes", &c.axes())
+        } else {
+            content
+        };
+        content.optional()
     }
 }

@@ -184,8 +184,7 @@ fn axis_angles<B: Backend>(
         .select(0, pair_axes.mask_fill(bad_axes.clone(), 0))
         .reshape([half, pb * seq])
         .transpose();
-    let fine = per_pair.clone().remainder_scalar(FINE as i64);
-    let coarse = per_pair.div_scalar(FINE as i64).add_scalar(FINE as i64);
+    let (fine, coarse) = table_rows(per_pair);
     let part = |j| table.clone().narrow(1, j, 1).reshape([rows, half]);
     let look =
         |j, rows: &Tensor<B, 2, Int>| part(j).gather(0, rows.clone()).reshape([pb, 1, seq, half]);
@@ -209,11 +208,8 @@ fn axis_angles<B: Backend>(
 fn angles<B: Backend>(table: Tensor<B, 3>, ids: Tensor<B, 2, Int>) -> (Tensor<B, 4>, Tensor<B, 4>) {
     let [pb, seq] = ids.dims();
     let [_, _, half] = table.dims();
-    let flat = ids.reshape([pb * seq]);
-    let fine = table
-        .clone()
-        .select(0, flat.clone().remainder_scalar(FINE as i64));
-    let coarse = table.select(0, flat.div_scalar(FINE as i64).add_scalar(FINE as i64));
+    let (fine, coarse) = table_rows(ids.reshape([pb * seq]));
+    let (fine, coarse) = (table.clone().select(0, fine), table.select(0, coarse));
     let part = |t: &Tensor<B, 3>, j| t.clone().narrow(1, j, 1).reshape([pb, 1, seq, half]);
     let (cf, sf, cc, sc) = (
         part(&fine, 0),
@@ -224,4 +220,15 @@ fn angles<B: Backend>(table: Tensor<B, 3>, ids: Tensor<B, 2, Int>) -> (Tensor<B,
     let cos = cf.clone() * cc.clone() - sf.clone() * sc.clone();
     let sin = sf * cc + cf * sc;
     (cos, sin)
+}
+
+/// The fine and coarse table rows of non-negative positions `p`: `p % FINE` and
+/// `FINE + p / FINE`. Integer division by a tensor, not a scalar: Candle has no integer
+/// division by a scalar.
+fn table_rows<B: Backend, const D: usize>(
+    p: Tensor<B, D, Int>,
+) -> (Tensor<B, D, Int>, Tensor<B, D, Int>) {
+    let fine = p.full_like(FINE as i64);
+    let coarse = p.clone().div(fine.clone()).add_scalar(FINE as i64);
+    (p.remainder(fine), coarse)
 }

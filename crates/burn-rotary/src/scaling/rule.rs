@@ -208,6 +208,7 @@ macro_rules! rope_scalings {
         /// Each variant lives in its own file of `scaling/`, which holds its formula.
         #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
         #[serde(tag = "type", rename_all = "snake_case")]
+        #[non_exhaustive]
         pub enum RopeScaling {
             $( $(#[$ua])* $uv, )*
             $( $(#[$fa])* $fv { $( $(#[$ffa])* $f: $ft ),* }, )*
