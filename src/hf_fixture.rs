@@ -174,7 +174,7 @@ impl Case {
     /// vacuous pass; a panic of the code under test is caught and reported as one).
     pub fn check<B: RopeBackend>(&self, device: &B::Device) -> Result<CaseErrors, String> {
         self.validate()?;
-        catching_panics(|| self.check_valid::<B>(device))
+        crate::panic_report::catching_panics(|| self.check_valid::<B>(device))
     }
 
     /// Checks that the case's tensors agree with its own fields and leave something to compare.
@@ -331,16 +331,4 @@ fn max_or_nan(worst: f64, err: f64) -> f64 {
     } else {
         worst.max(err)
     }
-}
-
-/// Runs a fixture check, reporting a panic of the code under test as its error.
-pub fn catching_panics<T>(check: impl FnOnce() -> Result<T, String>) -> Result<T, String> {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(check)).unwrap_or_else(|payload| {
-        let message = payload
-            .downcast_ref::<String>()
-            .cloned()
-            .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
-            .unwrap_or_default();
-        Err(format!("panicked: {message}"))
-    })
 }

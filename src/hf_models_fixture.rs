@@ -83,7 +83,7 @@ impl ModelCase {
     /// Checks this case on backend `B`: its errors, or why it cannot be checked (a panic of the
     /// code under test is caught and reported).
     pub fn check<B: RopeBackend>(&self, device: &B::Device) -> Result<ModelCaseErrors, String> {
-        crate::hf_fixture::catching_panics(|| self.check_unwinding::<B>(device))
+        crate::panic_report::catching_panics(|| self.check_unwinding::<B>(device))
     }
 
     fn check_unwinding<B: RopeBackend>(

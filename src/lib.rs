@@ -7,6 +7,7 @@ pub mod hf_fixture;
 pub mod hf_models_fixture;
 pub mod model;
 pub mod nd_fixture;
+pub mod panic_report;
 pub mod plot;
 pub mod progress;
 pub mod rope_bench;

@@ -210,7 +210,7 @@ impl NdCase {
             .collect();
         let positions = burn_rotary::Positions::axes_from_slice(&coords, [axes, 1, seq], device);
         let rope = config.try_init::<B>(device).map_err(|e| e.to_string())?;
-        let (q, k) = crate::hf_fixture::catching_panics(|| {
+        let (q, k) = crate::panic_report::catching_panics(|| {
             Ok(rope.apply_qk(q, k, &positions, AxisOrder::Bhsd))
         })?;
         let error = |t: Tensor<B, 4>, expected: &[f64]| {

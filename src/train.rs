@@ -29,7 +29,8 @@ pub struct TrainConfig {
     /// Peak AdamW learning rate.
     #[config(default = 1e-2)]
     pub learning_rate: f64,
-    /// Steps of linear warm-up from the first step (a resumed run has warmed up already).
+    /// Steps of linear warm-up from the first step (a resumed run has warmed up already), at
+    /// most a tenth of the run's steps: a 50-step run warms up over 5.
     #[config(default = 30)]
     pub warmup_steps: usize,
     /// The learning rate decays along a cosine to this fraction of the peak by a run's end.
@@ -58,13 +59,20 @@ impl TrainConfig {
     }
 
     /// The learning rate of step `i` (`0..steps`) of a run that starts after `first_step`
-    /// steps: warm-up over the first `warmup_steps` steps ever, then a cosine decay over the run.
+    /// steps: warm-up over the first [`warmup`](Self::warmup) steps ever, then a cosine decay
+    /// over the run.
     pub fn learning_rate_at(&self, first_step: usize, i: usize) -> f64 {
-        let warmup = ((first_step + i + 1) as f64 / self.warmup_steps.max(1) as f64).min(1.0);
+        let warmup = ((first_step + i + 1) as f64 / self.warmup() as f64).min(1.0);
         let progress = i as f64 / self.steps.max(1) as f64;
         let cosine = 0.5 * (1.0 + (std::f64::consts::PI * progress).cos());
         let floor = self.final_lr_fraction;
         self.learning_rate * warmup * (floor + (1.0 - floor) * cosine)
+    }
+
+    /// The warm-up steps in force: `warmup_steps`, at most a tenth of `steps` (at least 1), so
+    /// that a short run spends most of its steps at the full learning rate.
+    pub fn warmup(&self) -> usize {
+        self.warmup_steps.min(self.steps.div_ceil(10)).max(1)
     }
 
     /// The fixed evaluation set at `seq_len` tokens: the same batches on every call.

@@ -12,7 +12,7 @@ use serde::Serialize;
 use super::eval::EvalSet;
 use super::jobs::run_jobs;
 use super::models::{finetune_config, init_model, train_model, ModelCache};
-use super::scoring::{FineTune, Job, Scorer, Units};
+use super::scoring::{FineTune, Job, Scorer, Setup, Units};
 use super::{BenchConfig, BenchResults, Row, TaskKind};
 use crate::data::Task;
 use crate::model::{Transformer, TransformerConfig};
@@ -22,19 +22,6 @@ use crate::train::TrainConfig;
 
 /// Bumped when a change makes cached models stale.
 const CACHE_FORMAT: u32 = 2;
-
-/// One task with its model config and its evaluation sets (one per scored length).
-pub(super) struct Setup {
-    pub kind: TaskKind,
-    pub task: Task,
-    pub model: TransformerConfig,
-    pub train: TrainConfig,
-    pub identity: serde_json::Value,
-    /// Scored sets, one per length.
-    pub eval: Vec<EvalSet>,
-    /// Validation sets for LongRoPE's search, one per length.
-    pub search: Vec<EvalSet>,
-}
 
 /// The identity of the model of a task and seed, fine-tuned with a method and config if given.
 type IdentityOf<'a> =

@@ -8,11 +8,24 @@ use indicatif::ProgressBar;
 
 use super::eval::{score, EvalSet, Score};
 use super::models::finetune_config;
-use super::run::Setup;
-use super::BenchConfig;
-use crate::model::Transformer;
+use super::{BenchConfig, TaskKind};
+use crate::data::Task;
+use crate::model::{Transformer, TransformerConfig};
 use crate::scaling_methods::{extension_ratio, longrope_candidates, Method};
 use crate::train::{train_with, TrainConfig};
+
+/// One task with its model config and its evaluation sets (one per scored length).
+pub(super) struct Setup {
+    pub kind: TaskKind,
+    pub task: Task,
+    pub model: TransformerConfig,
+    pub train: TrainConfig,
+    pub identity: serde_json::Value,
+    /// Scored sets, one per length.
+    pub eval: Vec<EvalSet>,
+    /// Validation sets for LongRoPE's search, one per length.
+    pub search: Vec<EvalSet>,
+}
 
 /// A fine-tune of the text model of one seed with one method.
 pub(super) struct FineTune<B: AutodiffBackend> {

@@ -10,7 +10,8 @@ use burn::backend::autodiff::ops::{unary, Backward, Ops, OpsKind};
 use burn::backend::Autodiff;
 use burn::tensor::ops::FloatTensor;
 
-use crate::backend::{PositionsPrimitive, RopeBackend, RopeSpec};
+use crate::backend::RopeBackend;
+use crate::spec::{PositionsPrimitive, RopeSpec};
 
 /// What the backward needs: the table, the positions and the spec.
 #[derive(Debug)]

@@ -60,11 +60,12 @@ mod ndarray;
 mod positions;
 pub mod reference;
 mod scaling;
+mod spec;
 pub mod table;
 mod tensor_op_backends;
 
 pub use axes::{PositionAxes, MAX_AXES};
-pub use backend::{AxisOrder, PositionsPrimitive, RopeBackend, RopeSpec};
+pub use backend::RopeBackend;
 pub use config::{RopeConfig, RopeLayout};
 pub use error::RopeError;
 pub use hf_model::{LayerRope, ModelRope, ModelRopeConfig};
@@ -76,3 +77,4 @@ pub use scaling::{
     default_inv_freq, Frequencies, FrequencyContext, Llama3Scaling, LongRopeScaling,
     ProportionalScaling, RopeScaling, SeqLenRule, YarnScaling,
 };
+pub use spec::{AxisOrder, PositionsPrimitive, RopeSpec};

@@ -7,12 +7,13 @@ use burn::module::{Content, DisplaySettings, Module, ModuleDisplay};
 use burn::tensor::backend::Backend;
 use burn::tensor::{DType, Int, Tensor, TensorCreationOptions, TensorData, TensorPrimitive};
 
-use crate::backend::{check_same_dtype, AxisOrder, PositionsPrimitive, RopeBackend, RopeSpec};
+use crate::backend::RopeBackend;
 use crate::config::RopeConfig;
 use crate::error::RopeError;
 use crate::positions::Positions;
 use crate::reference;
 use crate::scaling::SeqLenRule;
+use crate::spec::{check_same_dtype, AxisOrder, PositionsPrimitive, RopeSpec};
 use crate::table::build_table;
 
 /// How many length-dependent tables (dynamic NTK) a module keeps.

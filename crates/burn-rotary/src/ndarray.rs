@@ -17,8 +17,9 @@ use burn_ndarray::{
 use ndarray::{ArrayView, IxDyn};
 use rayon::prelude::*;
 
-use crate::backend::{check_same_dtype, AxisOrder, PositionsPrimitive, RopeBackend, RopeSpec};
+use crate::backend::RopeBackend;
 use crate::config::RopeLayout;
+use crate::spec::{check_same_dtype, AxisOrder, PositionsPrimitive, RopeSpec};
 use crate::table::rows_of;
 
 /// Elements per rayon task.

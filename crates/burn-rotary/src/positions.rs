@@ -3,7 +3,7 @@
 use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor, TensorData};
 
-use crate::backend::PositionsPrimitive;
+use crate::spec::PositionsPrimitive;
 
 /// Where the rows of q and k sit in their sequences.
 ///

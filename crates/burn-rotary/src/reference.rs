@@ -18,8 +18,8 @@ use burn::tensor::backend::Backend;
 use burn::tensor::ops::FloatTensor;
 use burn::tensor::{Bool, DType, Int, Tensor, TensorPrimitive};
 
-use crate::backend::{AxisOrder, PositionsPrimitive, RopeSpec};
 use crate::config::RopeLayout;
+use crate::spec::{AxisOrder, PositionsPrimitive, RopeSpec};
 use crate::table::FINE;
 
 /// Applies RoPE with tensor ops; see [`RopeBackend::rope`](crate::RopeBackend::rope).

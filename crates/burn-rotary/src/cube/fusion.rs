@@ -9,7 +9,8 @@ use burn_fusion::stream::{Operation, OperationStreams};
 use burn_fusion::{Fusion, FusionBackend, FusionRuntime, FusionTensor};
 use burn_ir::{CustomOpIr, HandleContainer, OperationIr, TensorIr};
 
-use crate::backend::{check_same_dtype, PositionsPrimitive, RopeBackend, RopeSpec};
+use crate::backend::RopeBackend;
+use crate::spec::{check_same_dtype, PositionsPrimitive, RopeSpec};
 
 /// Which position inputs the op has (the tensors, if any, are its last inputs).
 #[derive(Debug, Clone, Copy)]

@@ -28,8 +28,8 @@ use burn_cubecl::tensor::CubeTensor;
 use burn_cubecl::CubeRuntime;
 use cubecl::{calculate_cube_count_elemwise, prelude::*};
 
-use crate::backend::{check_same_dtype, AxisOrder, RopeSpec};
 use crate::config::RopeLayout;
+use crate::spec::{check_same_dtype, AxisOrder, RopeSpec};
 use crate::table::FINE;
 
 /// Where the kernel reads each row's position.

@@ -9,7 +9,8 @@ use burn::tensor::ops::FloatTensor;
 use burn_cubecl::{BoolElement, CubeBackend, CubeRuntime, FloatElement, IntElement};
 use cubecl::server::ComputeServer;
 
-use crate::backend::{PositionsPrimitive, RopeBackend, RopeSpec};
+use crate::backend::RopeBackend;
+use crate::spec::{PositionsPrimitive, RopeSpec};
 use kernel::{launch_rope, KernelPositions};
 
 fn kernel_positions<R, F, I, BT>(

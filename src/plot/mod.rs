@@ -14,8 +14,13 @@
 //! assert!(svg.starts_with("<svg"));
 //! ```
 
-use std::fmt::Write;
+mod axis;
+mod svg;
+
 use std::path::Path;
+
+use axis::{decimals, Range};
+use svg::{escape, marker, text};
 
 const WIDTH: f64 = 760.0;
 const HEIGHT: f64 = 440.0;
@@ -310,120 +315,6 @@ impl LineChart {
         line("</svg>".into());
         svg
     }
-}
-
-/// A value range of an axis.
-#[derive(Debug, Clone, Copy)]
-struct Range {
-    lo: f64,
-    hi: f64,
-}
-
-impl Range {
-    /// The extent of `values`, widened by `pad` of its span on each side; `0..1` if empty.
-    fn of(values: impl Iterator<Item = f64>, pad: f64) -> Self {
-        let (lo, hi) = values.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
-            (lo.min(v), hi.max(v))
-        });
-        if lo > hi {
-            return Self { lo: 0.0, hi: 1.0 };
-        }
-        if hi - lo < 1e-12 {
-            return Self {
-                lo: lo - 0.5,
-                hi: hi + 0.5,
-            };
-        }
-        let pad = pad * (hi - lo);
-        Self {
-            lo: lo - pad,
-            hi: hi + pad,
-        }
-    }
-
-    fn fraction(&self, v: f64) -> f64 {
-        (v - self.lo) / (self.hi - self.lo)
-    }
-
-    /// Round tick values inside the range: multiples of 1, 2 or 5 × 10^k, or whole numbers
-    /// (octaves) on a log₂ axis.
-    fn ticks(&self, octaves: bool) -> Vec<f64> {
-        let span = self.hi - self.lo;
-        let step = if octaves {
-            (span / 8.0).ceil().max(1.0)
-        } else {
-            let raw = span / 5.0;
-            let magnitude = 10f64.powf(raw.log10().floor());
-            let nice = [1.0, 2.0, 5.0, 10.0]
-                .into_iter()
-                .find(|m| m * magnitude >= raw)
-                .unwrap_or(10.0);
-            nice * magnitude
-        };
-        let first = (self.lo / step).ceil() as i64;
-        let last = (self.hi / step).floor() as i64;
-        (first..=last).map(|i| i as f64 * step).collect()
-    }
-}
-
-/// The decimals that tell evenly spaced ticks apart, the same for every label of an axis.
-fn decimals(ticks: &[f64]) -> usize {
-    let step = match ticks {
-        [a, b, ..] => (b - a).abs(),
-        [a] => a.abs(),
-        [] => 1.0,
-    };
-    if step <= 0.0 || !step.is_finite() {
-        return 0;
-    }
-    (-(step.log10() - 1e-9).floor()).clamp(0.0, 6.0) as usize
-}
-
-/// Marker `i` (circle, square, triangle, diamond, in turn) centred on `(x, y)`.
-fn marker(i: usize, x: f64, y: f64, color: &str) -> String {
-    let r = 3.5;
-    match i % 4 {
-        0 => format!(r#"<circle cx="{x:.1}" cy="{y:.1}" r="{r}" fill="{color}"/>"#),
-        1 => format!(
-            r#"<rect x="{:.1}" y="{:.1}" width="{}" height="{}" fill="{color}"/>"#,
-            x - r,
-            y - r,
-            2.0 * r,
-            2.0 * r
-        ),
-        2 => format!(
-            r#"<polygon points="{:.1},{:.1} {:.1},{:.1} {:.1},{:.1}" fill="{color}"/>"#,
-            x,
-            y - r - 1.0,
-            x - r - 0.5,
-            y + r,
-            x + r + 0.5,
-            y + r
-        ),
-        _ => format!(
-            r#"<polygon points="{x:.1},{:.1} {:.1},{y:.1} {x:.1},{:.1} {:.1},{y:.1}" fill="none" stroke="{color}" stroke-width="1.5"/>"#,
-            y - r - 1.0,
-            x + r + 1.0,
-            y + r + 1.0,
-            x - r - 1.0
-        ),
-    }
-}
-
-fn text(x: f64, y: f64, anchor: &str, content: &str, extra: &str) -> String {
-    let mut s = String::new();
-    let _ = write!(
-        s,
-        r#"<text x="{x:.1}" y="{y:.1}" text-anchor="{anchor}"{extra}>{}</text>"#,
-        escape(content)
-    );
-    s
-}
-
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
 }
 
 #[cfg(test)]
