@@ -1,8 +1,9 @@
 //! Does a ViT with 2-D RoPE work on images larger than it was trained on? Trains small ViTs
-//! (2 layers, d_model 64, 4 heads of dim 16) on a synthetic task whose answer depends on the
-//! relative position of two marker patches, on 8×8 grids from 3 seeds, with 2-D axial RoPE and
-//! with learned absolute position embeddings; then scores them on grids up to 32×32 with RoPE
-//! as trained, RoPE stretched by coordinate interpolation or by NTK θ scaling per axis, and the
+//! (1 layer, d_model 128, 8 heads of dim 16, mean pooling) on a synthetic task whose answer is
+//! which relative offset between patches repeats a colour (strokes running horizontally,
+//! vertically or along either diagonal), on 8×8 grids from 3 seeds, with 2-D axial RoPE and with
+//! learned absolute position embeddings; then scores them on grids up to 32×32 with RoPE as
+//! trained, RoPE stretched by coordinate interpolation or by NTK θ scaling per axis, and the
 //! learned embeddings resampled bilinearly. Prints the tables (mean ± std over seeds) and a
 //! verdict; see `burn_rotary_suite::vision`.
 //!
@@ -10,8 +11,8 @@
 //! cargo run --release --example vit_bench -- [--quick] [--backend ndarray|wgpu|cuda]
 //!     [--out DIR] [--seeds N] [--workers N] [--train-grid N] [--grids 8,12,16,24,32]
 //!     [--steps N] [--batch-size N] [--lr X] [--warmup N] [--weight-decay X] [--eval-images N]
-//!     [--eval-batch-tokens N] [--distractors N] [--d-model N] [--layers N] [--heads N]
-//!     [--d-ff N] [--theta X]
+//!     [--min-eval-images N] [--eval-batch-tokens N] [--colours N] [--keep X] [--d-model N]
+//!     [--layers N] [--heads N] [--d-ff N] [--theta X] [--ape-init-base X] [--ape-init-scale X]
 //! ```
 //!
 //! Outputs go to `--out` (default `results/vit_bench`): `results.md`, `vit_bench.csv`,

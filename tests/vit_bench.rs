@@ -116,7 +116,7 @@ fn bad_flags_are_one_line_errors_naming_flag_and_value() {
         (&["--weight-decay", "nan"], "--weight-decay", "nan"),
         (&["--backend", "tpu"], "--backend", "tpu"),
         (&["--heads", "3"], "--heads", "3"),
-        (&["--heads", "16"], "--heads", "16"),
+        (&["--heads", "32"], "--heads", "32"),
         (&["--seeds", "0"], "--seeds", "0"),
     ] {
         let e = error(args);

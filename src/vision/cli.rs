@@ -16,7 +16,7 @@ use super::config::{VitBenchConfig, MAX_SIDE};
 #[derive(Parser, Debug, Clone)]
 #[command(name = "vit_bench")]
 pub struct Cli {
-    /// A small run (under a minute on 2 cores): fewer steps and images, grids 8,16,32.
+    /// A small run (about a minute on 2 cores): one seed, fewer steps and images, grids 8,16,32.
     #[arg(long)]
     pub quick: bool,
     /// Backend: ndarray, wgpu or cuda (as built).
@@ -25,7 +25,7 @@ pub struct Cli {
     /// Folder of the outputs; files there are replaced only once a run has succeeded.
     #[arg(long, value_name = "DIR", default_value = "results/vit_bench")]
     pub out: PathBuf,
-    /// Training seeds 1..=N (one model of each kind per seed) [default: 3].
+    /// Training seeds 1..=N (one model of each kind per seed) [default: 3; --quick: 1].
     #[arg(long, value_name = "N", value_parser = at_least_1, allow_negative_numbers = true)]
     pub seeds: Option<usize>,
     /// Worker threads [default: the cores, at most 4].
@@ -37,37 +37,44 @@ pub struct Cli {
     /// Scored grid sides, ascending [default: 8,12,16,24,32; --quick: 8,16,32].
     #[arg(long, value_name = "N,N,..", value_parser = sides, allow_negative_numbers = true)]
     pub grids: Option<Sides>,
-    /// Distractor colours [default: 6].
-    #[arg(long, value_name = "N", value_parser = at_least_1, allow_negative_numbers = true)]
-    pub distractors: Option<usize>,
-    /// Training steps per model [default: 400; --quick: 150].
+    /// Colours of the patches [default: 2].
+    #[arg(long, value_name = "N", value_parser = at_least_2, allow_negative_numbers = true)]
+    pub colours: Option<usize>,
+    /// Probability that a patch repeats its neighbour's colour along the stroke [default: 0.8].
+    #[arg(long, value_name = "X", value_parser = probability, allow_negative_numbers = true)]
+    pub keep: Option<f64>,
+    /// Training steps per model [default: 400; --quick: 200].
     #[arg(long, value_name = "N", value_parser = at_least_1, allow_negative_numbers = true)]
     pub steps: Option<usize>,
     /// Images per training step [default: 32].
     #[arg(long, value_name = "N", value_parser = at_least_1, allow_negative_numbers = true)]
     pub batch_size: Option<usize>,
-    /// Peak AdamW learning rate [default: 0.002].
+    /// Peak AdamW learning rate [default: 0.005].
     #[arg(long, value_name = "X", value_parser = positive, allow_negative_numbers = true)]
     pub lr: Option<f64>,
-    /// Warm-up steps [default: 30].
+    /// Warm-up steps [default: 40].
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(usize), allow_negative_numbers = true)]
     pub warmup: Option<usize>,
     /// AdamW weight decay [default: 0.05].
     #[arg(long, value_name = "X", value_parser = non_negative, allow_negative_numbers = true)]
     pub weight_decay: Option<f32>,
-    /// Scored images per grid, class-balanced [default: 270; --quick: 90].
+    /// Scored images at the training grid, class-balanced; larger grids get as many patches
+    /// in fewer images [default: 256; --quick: 128].
     #[arg(long, value_name = "N", value_parser = at_least_1, allow_negative_numbers = true)]
     pub eval_images: Option<usize>,
-    /// Tokens per scoring batch [default: 2100].
+    /// The fewest images scored at any grid [default: 16; --quick: 8].
+    #[arg(long, value_name = "N", value_parser = at_least_1, allow_negative_numbers = true)]
+    pub min_eval_images: Option<usize>,
+    /// Tokens per scoring batch [default: 2048].
     #[arg(long, value_name = "N", value_parser = at_least_1, allow_negative_numbers = true)]
     pub eval_batch_tokens: Option<usize>,
-    /// Width of the residual stream [default: 64].
+    /// Width of the residual stream [default: 128].
     #[arg(long, value_name = "N", value_parser = at_least_1, allow_negative_numbers = true)]
     pub d_model: Option<usize>,
-    /// Blocks [default: 2].
+    /// Blocks [default: 1].
     #[arg(long, value_name = "N", value_parser = at_least_1, allow_negative_numbers = true)]
     pub layers: Option<usize>,
-    /// Attention heads; d_model / heads must be a multiple of 4, at least 8 [default: 4].
+    /// Attention heads; d_model / heads must be a multiple of 4, at least 8 [default: 8].
     #[arg(long, value_name = "N", value_parser = at_least_1, allow_negative_numbers = true)]
     pub heads: Option<usize>,
     /// MLP hidden width [default: 128].
@@ -76,6 +83,12 @@ pub struct Cli {
     /// RoPE base of both axes [default: 100].
     #[arg(long, value_name = "X", value_parser = above_1, allow_negative_numbers = true)]
     pub theta: Option<f64>,
+    /// Base of the sin-cos table the learned embeddings start from [default: 10].
+    #[arg(long, value_name = "X", value_parser = above_1, allow_negative_numbers = true)]
+    pub ape_init_base: Option<f64>,
+    /// RMS of that table, times the token embeddings' (0.02) [default: 1].
+    #[arg(long, value_name = "X", value_parser = positive, allow_negative_numbers = true)]
+    pub ape_init_scale: Option<f64>,
 }
 
 /// A list of grid sides.
@@ -131,11 +144,12 @@ where
     };
     set(&mut c.workers, cli.workers);
     set(&mut c.train_grid, cli.train_grid);
-    set(&mut c.distractors, cli.distractors);
+    set(&mut c.colours, cli.colours);
     set(&mut c.steps, cli.steps);
     set(&mut c.batch_size, cli.batch_size);
     set(&mut c.warmup_steps, cli.warmup);
     set(&mut c.eval_images, cli.eval_images);
+    set(&mut c.min_eval_images, cli.min_eval_images);
     set(&mut c.eval_batch_tokens, cli.eval_batch_tokens);
     set(&mut c.d_model, cli.d_model);
     set(&mut c.n_layers, cli.layers);
@@ -147,6 +161,9 @@ where
     c.learning_rate = cli.lr.unwrap_or(c.learning_rate);
     c.weight_decay = cli.weight_decay.unwrap_or(c.weight_decay);
     c.theta = cli.theta.unwrap_or(c.theta);
+    c.keep = cli.keep.unwrap_or(c.keep);
+    c.ape_init_base = cli.ape_init_base.unwrap_or(c.ape_init_base);
+    c.ape_init_scale = cli.ape_init_scale.unwrap_or(c.ape_init_scale);
     c.validate().map_err(CliExit::Error)?;
     Ok(Args {
         backend: cli.backend,
@@ -163,6 +180,22 @@ fn at_least_1(s: &str) -> Result<usize, String> {
     match number(s)? {
         0 => Err("must be at least 1".into()),
         n => Ok(n),
+    }
+}
+
+fn at_least_2(s: &str) -> Result<usize, String> {
+    match number(s)? {
+        n if n < 2 => Err("must be at least 2".into()),
+        n => Ok(n),
+    }
+}
+
+fn probability(s: &str) -> Result<f64, String> {
+    let x: f64 = number(s)?;
+    if (0.0..1.0).contains(&x) {
+        Ok(x)
+    } else {
+        Err("must be a number in [0, 1)".into())
     }
 }
 

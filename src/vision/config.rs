@@ -2,9 +2,9 @@
 //! scoring, with the default and `--quick` sizes and a check of every value.
 
 use super::model::{Encoding, VitConfig};
-use super::task::{MarkerTask, CLASSES, MIN_SIDE};
+use super::task::{StrokeTask, CLASSES, MIN_SIDE};
 
-/// The largest grid side scored (`side² + 1` tokens per image).
+/// The largest grid side scored (`side²` tokens per image).
 pub const MAX_SIDE: usize = 64;
 
 /// Everything that determines a run's numbers (but the backend).
@@ -18,8 +18,10 @@ pub struct VitBenchConfig {
     pub train_grid: usize,
     /// Sides of the scored grids, ascending.
     pub grids: Vec<usize>,
-    /// Distractor colours of the task.
-    pub distractors: usize,
+    /// Colours of the task.
+    pub colours: usize,
+    /// Probability that a patch repeats its neighbour's colour along the stroke.
+    pub keep: f64,
     /// Optimiser steps per model.
     pub steps: usize,
     /// Images per step.
@@ -30,8 +32,12 @@ pub struct VitBenchConfig {
     pub warmup_steps: usize,
     /// AdamW weight decay.
     pub weight_decay: f32,
-    /// Scored images per grid (class-balanced; the same images for every method and seed).
+    /// Scored images at the training grid (class-balanced; the same images for every method
+    /// and seed). A larger grid gets as many patches in all, so fewer images
+    /// ([`VitBenchConfig::eval_images_at`]).
     pub eval_images: usize,
+    /// The fewest images scored at any grid.
+    pub min_eval_images: usize,
     /// Tokens per scoring batch (at least one image).
     pub eval_batch_tokens: usize,
     /// Width of the residual stream.
@@ -44,6 +50,10 @@ pub struct VitBenchConfig {
     pub d_ff: usize,
     /// RoPE base of both axes.
     pub theta: f64,
+    /// Base of the sin-cos table the learned embeddings start from.
+    pub ape_init_base: f64,
+    /// RMS of that table, as a multiple of the token embeddings'.
+    pub ape_init_scale: f64,
 }
 
 impl VitBenchConfig {
@@ -54,37 +64,53 @@ impl VitBenchConfig {
             workers: crate::scaling_bench::jobs::default_workers(4),
             train_grid: 8,
             grids: vec![8, 12, 16, 24, 32],
-            distractors: 6,
+            colours: 2,
+            keep: 0.8,
             steps: 400,
             batch_size: 32,
-            learning_rate: 2e-3,
-            warmup_steps: 30,
+            learning_rate: 5e-3,
+            warmup_steps: 40,
             weight_decay: 0.05,
-            eval_images: 270,
-            eval_batch_tokens: 2100,
-            d_model: 64,
-            n_layers: 2,
-            n_heads: 4,
+            eval_images: 256,
+            min_eval_images: 16,
+            eval_batch_tokens: 2048,
+            d_model: 128,
+            n_layers: 1,
+            n_heads: 8,
             d_ff: 128,
             theta: 100.0,
+            ape_init_base: 10.0,
+            ape_init_scale: 1.0,
         }
     }
 
-    /// `--quick`: fewer steps and images, grids 8, 16 and 32.
+    /// `--quick`: one seed, fewer steps and images, grids 8, 16 and 32.
     pub fn quick() -> Self {
         Self {
+            seeds: vec![1],
             grids: vec![8, 16, 32],
-            steps: 150,
-            eval_images: 90,
+            steps: 200,
+            eval_images: 128,
+            min_eval_images: 8,
             ..Self::standard()
         }
     }
 
     /// The task.
-    pub fn task(&self) -> MarkerTask {
-        MarkerTask {
-            distractors: self.distractors,
+    pub fn task(&self) -> StrokeTask {
+        StrokeTask {
+            colours: self.colours,
+            keep: self.keep,
         }
+    }
+
+    /// Images scored at grid `side`: as many patches as [`VitBenchConfig::eval_images`] images
+    /// of the training grid (attention's cost grows as side⁴), rounded up to whole sets of
+    /// classes, and at least [`VitBenchConfig::min_eval_images`].
+    pub fn eval_images_at(&self, side: usize) -> usize {
+        let patches = self.eval_images * self.train_grid * self.train_grid;
+        let images = patches.div_ceil(side * side).max(self.min_eval_images);
+        images.div_ceil(CLASSES) * CLASSES
     }
 
     /// The model with `encoding`.
@@ -99,6 +125,8 @@ impl VitBenchConfig {
             n_heads: self.n_heads,
             d_ff: self.d_ff,
             theta: self.theta,
+            ape_init_base: self.ape_init_base,
+            ape_init_scale: self.ape_init_scale,
         }
     }
 
@@ -123,10 +151,11 @@ impl VitBenchConfig {
         };
         at_least("--seeds", self.seeds.len(), 1)?;
         at_least("--workers", self.workers, 1)?;
-        at_least("--distractors", self.distractors, 1)?;
+        at_least("--colours", self.colours, 2)?;
         at_least("--steps", self.steps, 1)?;
         at_least("--batch-size", self.batch_size, 1)?;
         at_least("--eval-images", self.eval_images, 1)?;
+        at_least("--min-eval-images", self.min_eval_images, 1)?;
         at_least("--eval-batch-tokens", self.eval_batch_tokens, 1)?;
         at_least("--layers", self.n_layers, 1)?;
         at_least("--d-ff", self.d_ff, 1)?;
@@ -157,6 +186,21 @@ impl VitBenchConfig {
                 "--lr: {} is not a positive number",
                 self.learning_rate
             ));
+        }
+        if !(self.ape_init_base.is_finite() && self.ape_init_base > 1.0) {
+            return Err(format!(
+                "--ape-init-base: {} is not a number > 1",
+                self.ape_init_base
+            ));
+        }
+        if !(self.ape_init_scale.is_finite() && self.ape_init_scale > 0.0) {
+            return Err(format!(
+                "--ape-init-scale: {} is not a number > 0",
+                self.ape_init_scale
+            ));
+        }
+        if !(0.0..1.0).contains(&self.keep) {
+            return Err(format!("--keep: {} is not in [0, 1)", self.keep));
         }
         if !(self.weight_decay.is_finite() && self.weight_decay >= 0.0) {
             return Err(format!(
@@ -210,7 +254,14 @@ mod tests {
         assert!(bad(|c| c.grids = vec![8, 3]).starts_with("--grids: grid side 3"));
         assert!(bad(|c| c.grids = vec![16, 8]).contains("16,8"));
         assert!(bad(|c| c.n_heads = 3).starts_with("--heads: 3"));
-        assert!(bad(|c| c.n_heads = 16).starts_with("--d-model: 64"));
+        assert!(bad(|c| c.n_heads = 32).starts_with("--d-model: 128"));
         assert!(bad(|c| c.steps = 0).starts_with("--steps: 0"));
+        assert!(bad(|c| c.keep = 1.0).starts_with("--keep: 1"));
+        assert!(bad(|c| c.colours = 1).starts_with("--colours: 1"));
+        let c = VitBenchConfig::standard();
+        assert_eq!(c.eval_images_at(8), 256);
+        assert_eq!(c.eval_images_at(16), 64);
+        assert_eq!(c.eval_images_at(32), 16);
+        assert_eq!(c.eval_images_at(24), 32);
     }
 }

@@ -31,7 +31,7 @@ use model::{Encoding, VitConfig};
 /// A way to run a trained model on a grid larger than the training one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Method {
-    /// 2-D axial RoPE exactly as trained: patch `(r, c)` at coordinates `(1 + r, 1 + c)`.
+    /// 2-D axial RoPE exactly as trained: patch `(r, c)` at coordinates `(r, c)`.
     Rope,
     /// Coordinates interpolated into the training range: each axis's inverse frequencies times
     /// `train_side / side`.

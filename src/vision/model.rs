@@ -1,13 +1,14 @@
 //! A small vision transformer over a grid of patch tokens, with either 2-D axial RoPE on q and k
 //! or learned absolute position embeddings added to the input.
 //!
-//! Tokens: a CLS token, then the patches row-major. Pre-norm blocks of bidirectional multi-head
-//! attention and a GELU MLP; the CLS token's final state is classified. With RoPE, the CLS token
-//! sits at coordinate `(0, 0)` and patch `(r, c)` at `(1 + r, 1 + c)`
-//! ([`GridCoords::with_prefix`], [`GridCoords::with_origin`]); RoPE holds no parameters, so a
-//! trained model runs on any grid and with any other RoPE config ([`Vit::with_rope`]). Learned
-//! embeddings cover the training grid; [`Vit::with_grid`] resamples them bilinearly to another
-//! (the classic ViT recipe for a new resolution).
+//! Tokens: the patches row-major, no CLS token. Pre-norm blocks of bidirectional multi-head
+//! attention and a GELU MLP; the mean of the final states over the patches is classified (mean
+//! pooling, as in RoPE-ViT's and DeiT III's evaluations: nothing depends on one token finding
+//! another among more patches). With RoPE, patch `(r, c)` sits at coordinates `(r, c)`
+//! ([`GridCoords`]); RoPE holds no parameters, so a trained model runs on any grid and with
+//! any other RoPE config ([`Vit::with_rope`]). Learned embeddings cover the training grid;
+//! [`Vit::with_grid`] resamples them bilinearly to another (the classic ViT recipe for a new
+//! resolution).
 
 use burn::module::{Initializer, Module, Param};
 use burn::nn::{
@@ -49,6 +50,10 @@ pub struct VitConfig {
     pub d_ff: usize,
     /// RoPE base of both axes.
     pub theta: f64,
+    /// Base of the sin-cos table the learned embeddings start from ([`sincos_2d`]).
+    pub ape_init_base: f64,
+    /// RMS of that table, as a multiple of the token embeddings' (0.02).
+    pub ape_init_scale: f64,
 }
 
 impl VitConfig {
@@ -93,8 +98,8 @@ impl VitConfig {
                 .with_initializer(small)
                 .init(device),
             position: (self.encoding == Encoding::Learned).then(|| {
-                let table = sincos_2d(self.side, d);
-                let shape = [1 + self.side * self.side, d];
+                let table = sincos_2d(self.side, d, self.ape_init_base, self.ape_init_scale);
+                let shape = [self.side * self.side, d];
                 Param::from_tensor(Tensor::from_data(TensorData::new(table, shape), device))
             }),
             blocks: (0..self.n_layers)
@@ -123,8 +128,7 @@ impl VitConfig {
 #[derive(Module, Debug)]
 pub struct Vit<B: Backend> {
     embedding: Embedding<B>,
-    /// Learned position embeddings `[1 + side², d_model]`: the CLS token's, then the patches'
-    /// row-major.
+    /// Learned position embeddings `[side², d_model]`, the patches' row-major.
     position: Option<Param<Tensor<B, 2>>>,
     blocks: Vec<Block<B>>,
     norm: LayerNorm<B>,
@@ -157,17 +161,17 @@ impl<B: RopeBackend> Vit<B> {
     /// Class logits of images of `side × side` patches.
     ///
     /// # Shapes
-    /// - tokens: `[batch, 1 + side²]` (CLS, then the patches row-major)
+    /// - tokens: `[batch, side²]` (the patches row-major)
     /// - output: `[batch, classes]`
     ///
     /// # Panics
     /// If the model has learned embeddings for another grid (resample them with
-    /// [`Vit::with_grid`]), or `tokens` is not `1 + side²` long.
+    /// [`Vit::with_grid`]), or `tokens` is not `side²` long.
     pub fn forward(&self, tokens: Tensor<B, 2, Int>, side: usize) -> Tensor<B, 2> {
         let [batch, seq] = tokens.dims();
         assert_eq!(
             seq,
-            1 + side * side,
+            side * side,
             "Vit::forward: {seq} tokens for a {side}x{side} grid"
         );
         let device = tokens.device();
@@ -180,22 +184,15 @@ impl<B: RopeBackend> Vit<B> {
             );
             x = x + position.val().unsqueeze();
         }
-        let positions = self.has_rope().then(|| {
-            GridCoords::new(&[side, side])
-                .with_prefix(1)
-                .with_origin(&[1, 1])
-                .positions::<B>(&device)
-        });
+        let positions = self
+            .has_rope()
+            .then(|| GridCoords::new(&[side, side]).positions::<B>(&device));
         for block in &self.blocks {
             x = block.forward(x, positions.as_ref());
         }
         let [_, _, d_model] = x.dims();
-        let cls = self
-            .norm
-            .forward(x)
-            .narrow(1, 0, 1)
-            .reshape([batch, d_model]);
-        self.head.forward(cls)
+        let pooled = self.norm.forward(x).mean_dim(1).reshape([batch, d_model]);
+        self.head.forward(pooled)
     }
 
     /// Whether the attention layers rotate q and k.
@@ -217,7 +214,7 @@ impl<B: RopeBackend> Vit<B> {
     }
 
     /// The same model for a `side × side` grid: learned embeddings resampled bilinearly
-    /// ([`resample_bilinear`]; the CLS token's kept), a RoPE model unchanged.
+    /// ([`resample_bilinear`]), a RoPE model unchanged.
     pub fn with_grid(mut self, side: usize) -> Self {
         let Some(position) = self.position.take() else {
             return self;
@@ -230,10 +227,8 @@ impl<B: RopeBackend> Vit<B> {
             .convert::<f32>()
             .to_vec::<f32>()
             .expect("f32 table");
-        let (cls, patches) = values.split_at(d);
-        let mut out = cls.to_vec();
-        out.extend(resample_bilinear(patches, self.side, side, d));
-        let resized = Tensor::from_data(TensorData::new(out, [1 + side * side, d]), &device);
+        let out = resample_bilinear(&values, self.side, side, d);
+        let resized = Tensor::from_data(TensorData::new(out, [side * side, d]), &device);
         self.position = Some(Param::from_tensor(resized));
         self.side = side;
         self
@@ -278,25 +273,26 @@ impl<B: RopeBackend> Attention<B> {
     }
 }
 
-/// The initial learned embeddings: MAE's fixed 2-D sin-cos embedding (base 100: half the
-/// channels encode the row, half the column, each as `sin` then `cos` of `pos · 100^(−k/(D/4))`),
-/// scaled to an RMS of 0.02 like the token embeddings; the CLS token's row zero. Without this
-/// structure to start from, the learned table did not learn the task in our budget.
+/// The initial learned embeddings: MAE's fixed 2-D sin-cos embedding (half the channels encode
+/// the row, half the column, each as `sin` then `cos` of `pos · base^(−k/(D/4))`), with an RMS of
+/// `scale × 0.02` (the token embeddings' std). It gives the learned table a smooth start from
+/// which a relative offset is a linear map (as in MAE and DeiT III); a `base` near the training
+/// side keeps most frequencies useful on a small grid.
 ///
-/// Laid out `[1 + side², d]`.
-pub fn sincos_2d(side: usize, d: usize) -> Vec<f32> {
+/// Laid out `[side², d]`.
+pub fn sincos_2d(side: usize, d: usize, base: f64, scale: f64) -> Vec<f32> {
     assert!(
         d.is_multiple_of(4),
         "sincos_2d: d_model {d} is not a multiple of 4"
     );
     let quarter = d / 4;
-    let scale = 0.02 * std::f64::consts::SQRT_2;
-    let mut out = vec![0.0; d];
+    let scale = scale * 0.02 * std::f64::consts::SQRT_2;
+    let mut out = Vec::with_capacity(side * side * d);
     for r in 0..side {
         for c in 0..side {
             for pos in [r, c] {
                 let angles =
-                    (0..quarter).map(|k| pos as f64 * 100f64.powf(-(k as f64) / quarter as f64));
+                    (0..quarter).map(|k| pos as f64 * base.powf(-(k as f64) / quarter as f64));
                 let angles: Vec<f64> = angles.collect();
                 out.extend(angles.iter().map(|a| (scale * a.sin()) as f32));
                 out.extend(angles.iter().map(|a| (scale * a.cos()) as f32));

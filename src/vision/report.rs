@@ -56,14 +56,20 @@ pub fn markdown(results: &VitResults) -> String {
     let n = results.seeds.len();
     let seeds: Vec<String> = results.seeds.iter().map(u64::to_string).collect();
     let train = c.train_grid;
+    let images: Vec<String> = c
+        .grids
+        .iter()
+        .map(|&side| format!("{} at {}", c.eval_images_at(side), grid(side)))
+        .collect();
     let mut out = format!(
-        "ViT: {} layers, d_model {}, {} heads of dim {}, d_ff {}, CLS token; 2-D axial RoPE θ = {} \
-         (or learned absolute embeddings). Trained {} AdamW steps × {} images on {} grids ({} \
-         tokens with CLS) from seeds {}: one RoPE and one learned-embedding model per seed, on \
-         the same images. Task: the direction of marker B from marker A among the 8 neighbours, \
-         or \"not adjacent\" ({CLASSES} balanced classes, chance {:.1} %), {} distractor colours. \
-         Every cell is the mean ± sample std over the {n} seeds, on the same {} images per grid \
-         (min–max in the CSV).\n\n",
+        "ViT: {} layer(s), d_model {}, {} heads of dim {}, d_ff {}, mean pooling (no CLS token); \
+         2-D axial RoPE θ = {} (or learned absolute embeddings). Trained {} AdamW steps × {} \
+         images on {} grids from seeds {}: one RoPE and one learned-embedding model per seed, on \
+         the same images. Task: which way the strokes run (horizontal, vertical, diagonal or \
+         anti-diagonal: a patch repeats the colour of its neighbour along the stroke with \
+         probability {}, {} colours; {CLASSES} balanced classes, chance {:.1} %). Every cell is \
+         the mean ± sample std over the {n} seeds, on the same images per grid for every method \
+         and seed ({}; min–max in the CSV).\n\n",
         c.n_layers,
         c.d_model,
         c.n_heads,
@@ -73,11 +79,11 @@ pub fn markdown(results: &VitResults) -> String {
         c.steps,
         c.batch_size,
         grid(train),
-        1 + train * train,
         seeds.join(", "),
+        c.keep,
+        c.colours,
         100.0 / CLASSES as f64,
-        c.distractors,
-        c.eval_images,
+        images.join(", "),
     );
     let fit: Vec<String> = results
         .train_accuracy
@@ -138,7 +144,7 @@ pub fn csv(results: &VitResults) -> String {
             stats(loss),
             stats(acc),
             loss.n,
-            c.eval_images,
+            c.eval_images_at(r.grid),
             c.train_grid,
             r.grid as f64 / c.train_grid as f64,
         )

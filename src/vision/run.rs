@@ -42,13 +42,13 @@ where
     let task = config.task();
     let encodings = [Encoding::Rope2d, Encoding::Learned];
     let bar = crate::progress::run_bar(progress);
-    let seq = |side: usize| 1 + side * side;
+    let seq = |side: usize| side * side;
     let train_units =
         (config.steps * config.batch_size) as f64 * 3.0 * units(seq(config.train_grid));
     let eval_units: f64 = config
         .grids
         .iter()
-        .map(|&side| config.eval_images as f64 * units(seq(side)))
+        .map(|&side| config.eval_images_at(side) as f64 * units(seq(side)))
         .sum();
     let total = encodings.len() as f64 * config.seeds.len() as f64 * train_units
         + (Method::ALL.len() * config.seeds.len()) as f64 * eval_units;
@@ -79,7 +79,12 @@ where
         .iter()
         .map(|&side| {
             let seed = 0xE7A1_5E75 ^ side as u64;
-            task.eval_set(seed, config.eval_images, side, config.eval_batch_tokens)
+            task.eval_set(
+                seed,
+                config.eval_images_at(side),
+                side,
+                config.eval_batch_tokens,
+            )
         })
         .collect();
     // One job per model, method and grid, the largest grids first.
@@ -101,7 +106,7 @@ where
             None => model.with_grid(side),
         };
         let score = evaluate(&model, &eval_sets[g], device);
-        bar.inc((config.eval_images as f64 * units(seq(side))).round() as u64);
+        bar.inc((config.eval_images_at(side) as f64 * units(seq(side))).round() as u64);
         (m, g, s, score)
     });
     bar.finish_and_clear();

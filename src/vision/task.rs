@@ -1,58 +1,47 @@
-//! The synthetic image task: where is marker B relative to marker A?
+//! The synthetic image task: which way do the strokes run?
 //!
-//! An image is a `side × side` grid of patches, each of one colour: two marker patches, A and
-//! B, and distractor patches of `distractors` other colours drawn at random. The label is the
-//! direction of B from A among its 8 neighbours, or "not adjacent" (class 8). The classes are
-//! equally likely, and the answer depends only on the markers' offset, so the same rule holds on
-//! every grid size: a model that learned it from relative positions can apply it to a larger
-//! image unchanged.
+//! An image is a `side × side` grid of patches, each of one of `colours` colours. Its class is
+//! a direction `d` among [`DIRECTIONS`] (horizontal, vertical, diagonal, anti-diagonal): patch
+//! `p` repeats the colour of its neighbour `p − d` with probability `keep`, and otherwise (or
+//! when `p − d` is off the grid) takes a uniform random colour. So the image is made of short
+//! strokes of one colour running along `d`, and every colour is equally likely in every class:
+//! the answer is only in which *relative offset* between patches tends to repeat a colour. The
+//! rule is local and the same on every grid size, so a model that learned it from relative
+//! positions can apply it to a larger image unchanged (the strokes keep their length in
+//! patches; a larger grid is a larger field of view, not a finer one).
 //!
-//! Token ids: 0 the CLS token, 1 marker A, 2 marker B, `3..3 + distractors` the distractor
-//! colours. Every image is drawn on the host from a seeded [`SplitMix`], so the same seed gives
-//! the same images on every machine and backend.
+//! Token ids are the colours `0..colours`. Every image is drawn on the host from a seeded
+//! [`SplitMix`], so the same seed gives the same images on every machine and backend.
 
 use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor, TensorData};
 
 use crate::data::SplitMix;
 
-/// `(row, column)` steps of the 8 neighbours, in class order 0..8.
-pub const DIRECTIONS: [(i64, i64); 8] = [
-    (-1, -1),
-    (-1, 0),
-    (-1, 1),
-    (0, -1),
-    (0, 1),
-    (1, -1),
-    (1, 0),
-    (1, 1),
-];
+/// `(row, column)` steps of the stroke directions, in class order: horizontal, vertical,
+/// diagonal, anti-diagonal. Each has `row ≥ 0`, so `p − d` comes before `p` row-major.
+pub const DIRECTIONS: [(i64, i64); 4] = [(0, 1), (1, 0), (1, 1), (1, -1)];
 
-/// Number of classes: the 8 directions and "not adjacent".
-pub const CLASSES: usize = 9;
+/// Names of the classes, in class order.
+pub const DIRECTION_NAMES: [&str; 4] = ["horizontal", "vertical", "diagonal", "anti-diagonal"];
 
-/// Class of "B is not adjacent to A".
-pub const NOT_ADJACENT: usize = 8;
+/// Number of classes.
+pub const CLASSES: usize = DIRECTIONS.len();
 
-/// The smallest grid side on which every class can be drawn from every cell of A.
+/// The smallest grid side scored or trained on.
 pub const MIN_SIDE: usize = 4;
 
-/// Token id of the CLS token.
-pub const CLS: i64 = 0;
-/// Token id of marker A.
-pub const MARKER_A: i64 = 1;
-/// Token id of marker B.
-pub const MARKER_B: i64 = 2;
-
 /// The task's settings.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-pub struct MarkerTask {
-    /// Colours of the distractor patches.
-    pub distractors: usize,
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct StrokeTask {
+    /// Number of colours (token ids), at least 2.
+    pub colours: usize,
+    /// Probability that a patch repeats the colour of its neighbour against the stroke
+    /// direction, in `[0, 1)`.
+    pub keep: f64,
 }
 
-/// Images on the host: token ids `[batch, 1 + side²]` (CLS first, then the patches row-major)
-/// and a label per image.
+/// Images on the host: token ids `[batch, side²]` (the patches row-major) and a label per image.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ImageBatch {
     /// Token ids, row-major.
@@ -66,9 +55,9 @@ pub struct ImageBatch {
 }
 
 impl ImageBatch {
-    /// Tokens per image: the CLS token and the patches.
+    /// Tokens per image: the patches.
     pub fn seq_len(&self) -> usize {
-        1 + self.side * self.side
+        self.side * self.side
     }
 
     /// `(tokens [batch, seq], labels [batch])` on `device`.
@@ -85,16 +74,16 @@ impl ImageBatch {
     }
 }
 
-impl MarkerTask {
-    /// Number of token ids: CLS, the two markers, the distractor colours.
+impl StrokeTask {
+    /// Number of token ids: the colours.
     pub fn vocab_size(&self) -> usize {
-        3 + self.distractors
+        self.colours
     }
 
     /// `batch` images of `side × side` patches, labels drawn uniformly.
     ///
     /// # Panics
-    /// If `side < MIN_SIDE` or there are no distractor colours.
+    /// If `side < MIN_SIDE`, there are fewer than 2 colours or `keep` is not in `[0, 1)`.
     pub fn batch(&self, rng: &mut SplitMix, batch: usize, side: usize) -> ImageBatch {
         let labels: Vec<usize> = (0..batch).map(|_| rng.below(CLASSES)).collect();
         self.images(rng, &labels, side)
@@ -110,7 +99,7 @@ impl MarkerTask {
         batch_tokens: usize,
     ) -> Vec<ImageBatch> {
         let mut rng = SplitMix::new(seed);
-        let per_batch = (batch_tokens / (1 + side * side)).max(1);
+        let per_batch = (batch_tokens / (side * side)).max(1);
         let labels: Vec<usize> = (0..count).map(|i| i % CLASSES).collect();
         labels
             .chunks(per_batch)
@@ -120,22 +109,29 @@ impl MarkerTask {
 
     fn images(&self, rng: &mut SplitMix, labels: &[usize], side: usize) -> ImageBatch {
         assert!(
-            side >= MIN_SIDE && self.distractors > 0,
-            "MarkerTask: need side >= {MIN_SIDE} and distractors >= 1, got side {side}, {self:?}"
+            side >= MIN_SIDE && self.colours >= 2 && (0.0..1.0).contains(&self.keep),
+            "StrokeTask: need side >= {MIN_SIDE}, colours >= 2 and keep in [0, 1), got side \
+             {side}, {self:?}"
         );
-        let seq = 1 + side * side;
-        let mut tokens = Vec::with_capacity(labels.len() * seq);
+        let n = side as i64;
+        let mut tokens = Vec::with_capacity(labels.len() * side * side);
         for &label in labels {
-            let (a, b) = markers(rng, label, side);
-            tokens.push(CLS);
-            for cell in 0..side * side {
-                tokens.push(if cell == a {
-                    MARKER_A
-                } else if cell == b {
-                    MARKER_B
-                } else {
-                    3 + rng.below(self.distractors) as i64
-                });
+            let (dr, dc) = DIRECTIONS[label];
+            let start = tokens.len();
+            for r in 0..n {
+                for c in 0..n {
+                    let (pr, pc) = (r - dr, c - dc);
+                    let inside = (0..n).contains(&pr) && (0..n).contains(&pc);
+                    // Both draws are made for every patch, so the stream of random numbers
+                    // does not depend on the class.
+                    let repeat = unit(rng) < self.keep;
+                    let fresh = rng.below(self.colours) as i64;
+                    tokens.push(if inside && repeat {
+                        tokens[start + (pr * n + pc) as usize]
+                    } else {
+                        fresh
+                    });
+                }
             }
         }
         ImageBatch {
@@ -147,46 +143,30 @@ impl MarkerTask {
     }
 }
 
-/// The cells (row-major indices) of A and B for `label` on a `side × side` grid: A uniform
-/// among the cells where the label is possible, B at its offset (or, for "not adjacent",
-/// uniform among the cells outside A's 3 × 3 neighbourhood).
-fn markers(rng: &mut SplitMix, label: usize, side: usize) -> (usize, usize) {
-    let n = side as i64;
-    let cell = |r: i64, c: i64| (r * n + c) as usize;
-    if label == NOT_ADJACENT {
-        let (ar, ac) = (rng.below(side) as i64, rng.below(side) as i64);
-        loop {
-            let (br, bc) = (rng.below(side) as i64, rng.below(side) as i64);
-            if (br - ar).abs().max((bc - ac).abs()) >= 2 {
-                return (cell(ar, ac), cell(br, bc));
-            }
-        }
-    }
-    let (dr, dc) = DIRECTIONS[label];
-    // A's row in max(0, -dr)..n - max(0, dr), so that B stays on the grid; columns alike.
-    let pick = |rng: &mut SplitMix, d: i64| {
-        let lo = (-d).max(0);
-        lo + rng.below((n - d.abs()) as usize) as i64
-    };
-    let ar = pick(rng, dr);
-    let ac = pick(rng, dc);
-    (cell(ar, ac), cell(ar + dr, ac + dc))
+/// A uniform number in `[0, 1)` (53 bits).
+fn unit(rng: &mut SplitMix) -> f64 {
+    (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64
 }
 
-/// The label of an image from its patches (`side²` token ids, row-major): the task's rule,
-/// for checking the generator.
-pub fn label_of(patches: &[i64], side: usize) -> Option<usize> {
-    let find = |id: i64| patches.iter().position(|&t| t == id);
-    let (a, b) = (find(MARKER_A)?, find(MARKER_B)?);
-    let (ar, ac) = ((a / side) as i64, (a % side) as i64);
-    let (br, bc) = ((b / side) as i64, (b % side) as i64);
-    let offset = (br - ar, bc - ac);
-    Some(
-        DIRECTIONS
-            .iter()
-            .position(|&d| d == offset)
-            .unwrap_or(NOT_ADJACENT),
-    )
+/// For each direction, the fraction of patch pairs at that offset with equal colours: the
+/// statistic the task's rule is about, for checking the generator.
+pub fn repeat_rates(patches: &[i64], side: usize) -> [f64; CLASSES] {
+    let n = side as i64;
+    DIRECTIONS.map(|(dr, dc)| {
+        let (mut same, mut pairs) = (0usize, 0usize);
+        for r in 0..n {
+            for c in 0..n {
+                let (pr, pc) = (r - dr, c - dc);
+                if (0..n).contains(&pr) && (0..n).contains(&pc) {
+                    pairs += 1;
+                    same += usize::from(
+                        patches[(r * n + c) as usize] == patches[(pr * n + pc) as usize],
+                    );
+                }
+            }
+        }
+        same as f64 / pairs.max(1) as f64
+    })
 }
 
 #[cfg(test)]
@@ -194,30 +174,46 @@ mod tests {
     use super::*;
 
     #[test]
-    fn labels_follow_the_rule_and_are_balanced() {
-        let task = MarkerTask { distractors: 4 };
+    fn strokes_run_along_the_label_and_classes_are_balanced() {
+        let task = StrokeTask {
+            colours: 6,
+            keep: 0.7,
+        };
         for side in [4, 8, 13] {
-            let set = task.eval_set(7, 90, side, 300);
+            let set = task.eval_set(7, 400, side, 300);
             let mut counts = [0; CLASSES];
+            let mut rates = [[0.0; CLASSES]; CLASSES];
             for batch in &set {
                 let seq = batch.seq_len();
                 for (i, &label) in batch.labels.iter().enumerate() {
                     let image = &batch.tokens[i * seq..(i + 1) * seq];
-                    assert_eq!(image[0], CLS);
-                    assert_eq!(image.iter().filter(|&&t| t == MARKER_A).count(), 1);
-                    assert_eq!(image.iter().filter(|&&t| t == MARKER_B).count(), 1);
-                    assert!(image.iter().all(|&t| (0..7).contains(&t)));
-                    assert_eq!(label_of(&image[1..], side), Some(label as usize));
+                    assert!(image.iter().all(|&t| (0..6).contains(&t)));
+                    let r = repeat_rates(image, side);
+                    for (k, rate) in r.iter().enumerate() {
+                        rates[label as usize][k] += rate / 100.0;
+                    }
                     counts[label as usize] += 1;
                 }
             }
-            assert_eq!(counts, [10; CLASSES]);
+            assert_eq!(counts, [100; CLASSES]);
+            // Along the label: keep + (1 - keep) / colours = 0.75; elsewhere far less.
+            for (label, row) in rates.iter().enumerate() {
+                assert!((row[label] - 0.75).abs() < 0.05, "{side}: {label}: {row:?}");
+                for (k, &rate) in row.iter().enumerate() {
+                    if k != label {
+                        assert!(rate < 0.6, "{side}: {label} along {k}: {rate}");
+                    }
+                }
+            }
         }
     }
 
     #[test]
     fn the_same_seed_draws_the_same_images() {
-        let task = MarkerTask { distractors: 3 };
+        let task = StrokeTask {
+            colours: 3,
+            keep: 0.5,
+        };
         let draw = || task.batch(&mut SplitMix::new(5), 16, 8);
         assert_eq!(draw(), draw());
         assert_eq!(task.eval_set(1, 20, 6, 100), task.eval_set(1, 20, 6, 100));
