@@ -16,7 +16,6 @@
 
 use std::path::PathBuf;
 
-use burn::tensor::backend::Backend;
 use burn_rotary::{RopeBackend, RopeScaling};
 use burn_rotary_suite::backend_choice::{run_on, BackendTask};
 use burn_rotary_suite::checkpoint::Checkpoint;
