@@ -2,9 +2,11 @@
 
 pub mod backend_choice;
 pub mod checkpoint;
+pub mod cli;
 pub mod data;
 pub mod hf_fixture;
 pub mod hf_models_fixture;
+pub mod lm;
 pub mod model;
 pub mod nd_fixture;
 pub mod panic_report;

@@ -137,32 +137,32 @@ fn linear<B: Backend>(d_input: usize, d_output: usize, device: &B::Device) -> Li
 /// The model. See [`TransformerConfig`].
 #[derive(Module, Debug)]
 pub struct Transformer<B: Backend> {
-    embedding: Embedding<B>,
+    pub(crate) embedding: Embedding<B>,
     /// The blocks, in order.
     pub blocks: Vec<Block<B>>,
-    norm: RmsNorm<B>,
-    head: Option<Linear<B>>,
+    pub(crate) norm: RmsNorm<B>,
+    pub(crate) head: Option<Linear<B>>,
 }
 
 /// A pre-norm block: `x + attn(norm(x))`, then `x + mlp(norm(x))`.
 #[derive(Module, Debug)]
 pub struct Block<B: Backend> {
-    attn_norm: RmsNorm<B>,
-    attn: Attention<B>,
-    mlp_norm: RmsNorm<B>,
-    mlp: Mlp<B>,
+    pub(crate) attn_norm: RmsNorm<B>,
+    pub(crate) attn: Attention<B>,
+    pub(crate) mlp_norm: RmsNorm<B>,
+    pub(crate) mlp: Mlp<B>,
 }
 
 /// Causal grouped-query self-attention with RoPE on q and k.
 #[derive(Module, Debug)]
 pub struct Attention<B: Backend> {
-    query: Linear<B>,
-    key: Linear<B>,
-    value: Linear<B>,
-    output: Linear<B>,
-    rope: Rope<B>,
-    n_heads: usize,
-    n_kv_heads: usize,
+    pub(crate) query: Linear<B>,
+    pub(crate) key: Linear<B>,
+    pub(crate) value: Linear<B>,
+    pub(crate) output: Linear<B>,
+    pub(crate) rope: Rope<B>,
+    pub(crate) n_heads: usize,
+    pub(crate) n_kv_heads: usize,
 }
 
 /// SwiGLU MLP: `down(silu(gate(x)) * up(x))`.
@@ -182,6 +182,15 @@ impl<B: RopeBackend> Transformer<B> {
     pub fn forward(&self, tokens: Tensor<B, 2, Int>) -> Tensor<B, 3> {
         let x = self.embedding.forward(tokens);
         let x = self.blocks.iter().fold(x, |x, block| block.forward(x));
+        self.logits(x)
+    }
+
+    /// The final norm and the output head.
+    ///
+    /// # Shapes
+    /// - x: `[batch, seq, d_model]`
+    /// - output: `[batch, seq, vocab_size]`
+    pub(crate) fn logits(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
         let x = self.norm.forward(x);
         match &self.head {
             Some(head) => head.forward(x),
@@ -192,6 +201,11 @@ impl<B: RopeBackend> Transformer<B> {
                     .div_scalar((d_model as f32).sqrt())
             }
         }
+    }
+
+    /// Number of token ids.
+    pub fn vocab_size(&self) -> usize {
+        self.embedding.weight.dims()[0]
     }
 
     /// The RoPE config of the attention layers.

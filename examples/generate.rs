@@ -1,0 +1,233 @@
+//! Generates text (or retrieval-task tokens) with a model that `examples/train.rs` saved,
+//! decoding token by token with a KV cache whose RoPE positions are the per-row cache lengths.
+//!
+//! ```text
+//! cargo run --release --example generate -- [--checkpoint DIR] [--backend ndarray|wgpu|cuda]
+//!     [--prompt TEXT]... [--tokens N] [--batch N] [--prompt-len N] [--temperature X]
+//!     [--seed N] [--no-cache] [--compare] [--warmup N] [--dynamic-ntk FACTOR]
+//! ```
+//!
+//! Prompts of different lengths are left-padded into one batch: each row's tokens sit at their
+//! own positions (RoPE offsets = that row's cache length) and pad columns are masked out, so a
+//! row generates what it would alone (see `burn_rotary_suite::lm::kv_cache`). Without
+//! `--prompt`, `--batch` prompts are drawn from the training task (retrieval: sequences ending
+//! with their query `? key`, whose expected answer is printed beside the generated tokens).
+//! Prints each prompt and its continuation, then the prefill time and the decoding tokens/s.
+
+use std::path::PathBuf;
+
+use burn_rotary::{RopeBackend, RopeScaling};
+use burn_rotary_suite::backend_choice::{run_on, BackendTask};
+use burn_rotary_suite::checkpoint::Checkpoint;
+use burn_rotary_suite::cli::{self, parse_or_exit};
+use burn_rotary_suite::lm::vocab::{sample_prompts, Prompt};
+use burn_rotary_suite::lm::{generate, Decoding, GenerateConfig, Generation, Vocab};
+use clap::Parser;
+
+/// Generates from a model saved by the `train` example, token by token with a KV cache, and
+/// prints the continuations and the tokens/s.
+#[derive(Parser, Debug)]
+#[command(name = "generate")]
+struct Cli {
+    /// Folder of the run that `train` wrote (model.json, train.json, model.mpk).
+    #[arg(long, value_name = "DIR", default_value = "results/train")]
+    checkpoint: PathBuf,
+    /// Backend.
+    #[arg(long, value_name = "NAME", default_value = "ndarray", value_parser = cli::backend)]
+    backend: String,
+    /// A prompt; repeat for a batch. Text models: its characters; the retrieval task: token
+    /// names or ids separated by spaces (`? k3`, `k3:v5`, `f12`, `7`).
+    #[arg(long, value_name = "TEXT")]
+    prompt: Vec<String>,
+    /// Tokens to generate per prompt.
+    #[arg(long, value_name = "N", default_value_t = 32, value_parser = cli::at_least_1, allow_negative_numbers = true)]
+    tokens: usize,
+    /// Prompts drawn from the training task when no --prompt is given.
+    #[arg(long, value_name = "N", default_value_t = 4, value_parser = cli::at_least_1, allow_negative_numbers = true)]
+    batch: usize,
+    /// Length of the longest drawn prompt (the others are shorter, down to half) [default:
+    /// the training sequence length].
+    #[arg(long, value_name = "N", value_parser = cli::at_least_1, allow_negative_numbers = true)]
+    prompt_len: Option<usize>,
+    /// Sampling temperature; 0 is greedy.
+    #[arg(long, value_name = "X", default_value_t = 0.0, value_parser = cli::non_negative, allow_negative_numbers = true)]
+    temperature: f64,
+    /// Seed of the drawn prompts and of the sampler.
+    #[arg(long, value_name = "N", default_value_t = 0, value_parser = cli::count, allow_negative_numbers = true)]
+    seed: usize,
+    /// Re-run the whole sequences at every step instead of using the KV cache.
+    #[arg(long, conflicts_with = "compare")]
+    no_cache: bool,
+    /// Also time decoding without the cache, and check that it generates the same tokens.
+    #[arg(long)]
+    compare: bool,
+    /// Untimed runs before the timed one (they compile the GPU kernels).
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = cli::count, allow_negative_numbers = true)]
+    warmup: usize,
+    /// Evaluate with dynamic NTK scaling of this factor, with the training length as
+    /// max_position_embeddings (a length-dependent scaling: the cache recomputes past it).
+    #[arg(long, value_name = "FACTOR", value_parser = cli::positive, allow_negative_numbers = true)]
+    dynamic_ntk: Option<f64>,
+}
+
+/// The longest prompt plus new tokens a run accepts (the positions a row reaches).
+const MAX_LENGTH: usize = 1 << 16;
+
+struct Run {
+    cli: Cli,
+    checkpoint: Checkpoint,
+}
+
+impl BackendTask for Run {
+    type Output = Result<(), String>;
+
+    fn run<B: RopeBackend>(self, device: B::Device) -> Result<(), String> {
+        let cli = &self.cli;
+        let (mut config, state) = self.checkpoint.load_configs()?;
+        let task = state.task.load()?;
+        let vocab = Vocab::of(&task)?;
+        if config.vocab_size != task.vocab_size() {
+            return Err(format!(
+                "{}: model.json has {} token ids but its task has {}",
+                self.checkpoint.dir().display(),
+                config.vocab_size,
+                task.vocab_size()
+            ));
+        }
+        if let Some(factor) = cli.dynamic_ntk {
+            config.rope.scaling = RopeScaling::DynamicNtk { factor };
+            config.rope.max_position_embeddings = state.train.seq_len;
+            config
+                .validate()
+                .map_err(|e| format!("--dynamic-ntk {factor}: {e}"))?;
+        }
+        let model = self.checkpoint.load_model::<B>(&config, &device)?;
+
+        let prompts: Vec<Prompt> = if cli.prompt.is_empty() {
+            let longest = cli.prompt_len.unwrap_or(state.train.seq_len);
+            sample_prompts(&task, cli.batch, longest, cli.seed as u64)
+        } else {
+            cli.prompt
+                .iter()
+                .map(|p| {
+                    let ids = vocab
+                        .encode(p)
+                        .map_err(|e| format!("--prompt {p:?}: {e}"))?;
+                    Ok(Prompt { ids, answer: None })
+                })
+                .collect::<Result<_, String>>()?
+        };
+        let ids: Vec<Vec<i64>> = prompts.iter().map(|p| p.ids.clone()).collect();
+        let longest = ids.iter().map(Vec::len).max().unwrap_or(0);
+        if longest + cli.tokens > MAX_LENGTH.min(config.rope.max_positions) {
+            return Err(format!(
+                "--tokens {}: a prompt of {longest} tokens plus {} new ones is past {} positions",
+                cli.tokens,
+                cli.tokens,
+                MAX_LENGTH.min(config.rope.max_positions)
+            ));
+        }
+        let decoding = if cli.no_cache {
+            Decoding::Recompute
+        } else {
+            Decoding::Cached
+        };
+        let run = |decoding, timed: bool| -> Result<Generation, String> {
+            let config = GenerateConfig {
+                new_tokens: cli.tokens,
+                temperature: cli.temperature,
+                seed: cli.seed as u64,
+                decoding,
+            };
+            for _ in 0..if timed { cli.warmup } else { 0 } {
+                generate(&model, &ids, &config, &device)?;
+            }
+            generate(&model, &ids, &config, &device)
+        };
+        let generation = run(decoding, true)?;
+
+        println!(
+            "{} ({} steps, {}) on {}: {} prompts of {} tokens, {} new tokens each, {}",
+            self.checkpoint.dir().display(),
+            state.steps_done,
+            task.describe(),
+            B::name(&device),
+            ids.len(),
+            describe_lengths(&ids),
+            cli.tokens,
+            match cli.temperature {
+                0.0 => "greedy".to_string(),
+                t => format!("temperature {t}"),
+            }
+        );
+        let mut correct = 0;
+        for (prompt, new) in prompts.iter().zip(&generation.tokens) {
+            let answer = prompt.answer.map(|a| {
+                let ok = new.first() == Some(&a);
+                correct += usize::from(ok);
+                format!(
+                    "   [expected {}: {}]",
+                    vocab.decode(&[a]),
+                    if ok { "correct" } else { "wrong" }
+                )
+            });
+            println!(
+                "{:?} -> {:?}{}",
+                vocab.decode(&prompt.ids),
+                vocab.decode(new),
+                answer.unwrap_or_default()
+            );
+        }
+        if prompts.iter().any(|p| p.answer.is_some()) {
+            println!("retrieval answers correct: {correct}/{}", prompts.len());
+        }
+        print_speed(&generation, decoding);
+        if cli.compare {
+            let baseline = run(Decoding::Recompute, false)?;
+            print_speed(&baseline, Decoding::Recompute);
+            if baseline.tokens != generation.tokens {
+                return Err("decoding without the cache generated other tokens".into());
+            }
+            println!(
+                "same tokens with and without the cache; the cache decodes {:.1}x faster",
+                generation.decode_tokens_per_second() / baseline.decode_tokens_per_second()
+            );
+        }
+        Ok(())
+    }
+}
+
+fn describe_lengths(ids: &[Vec<i64>]) -> String {
+    let lengths: Vec<String> = ids.iter().map(|p| p.len().to_string()).collect();
+    lengths.join("/")
+}
+
+fn print_speed(g: &Generation, decoding: Decoding) {
+    let how = match decoding {
+        Decoding::Cached => "KV cache",
+        Decoding::Recompute => "no cache (full re-run per step)",
+    };
+    println!(
+        "{how}: prefill {} prompt tokens + first token in {:.1} ms; decode {} tokens in {:.3} s: \
+         {:.1} tokens/s ({:.1} tokens/s overall)",
+        g.prompt_tokens,
+        g.prefill_seconds * 1e3,
+        g.new_tokens() - g.tokens.len(),
+        g.decode_seconds,
+        g.decode_tokens_per_second(),
+        g.tokens_per_second()
+    );
+}
+
+fn main() {
+    let cli: Cli = parse_or_exit();
+    let run = Run {
+        checkpoint: Checkpoint::new(&cli.checkpoint),
+        cli,
+    };
+    let backend = run.cli.backend.clone();
+    if let Err(message) = run_on(&backend, run).and_then(|r| r) {
+        eprintln!("error: {message}");
+        std::process::exit(1);
+    }
+}

@@ -1,0 +1,100 @@
+//! Command-line parsing shared by the examples (clap derive): `--help` prints the usage and
+//! exits 0; a bad flag or value is one line naming it (`error: invalid value '0' for
+//! '--tokens <N>': must be at least 1`) and exit status 2, never a panic. The value parsers
+//! below check zero, negative, non-finite and too large values as the flag is read.
+
+use clap::error::ErrorKind;
+use clap::Parser;
+
+/// Why a command line does not give a run: help to print (exit 0), or a one-line error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CliExit {
+    /// `--help`: the text to print.
+    Help(String),
+    /// A bad flag or value, in one line naming it.
+    Error(String),
+}
+
+impl CliExit {
+    /// Prints the help (exit 0) or `error: ...` (exit 2), and exits.
+    pub fn exit(self) -> ! {
+        match self {
+            Self::Help(text) => {
+                print!("{text}");
+                std::process::exit(0)
+            }
+            Self::Error(line) => {
+                eprintln!("error: {line}");
+                std::process::exit(2)
+            }
+        }
+    }
+}
+
+/// Parses `args` (starting with the program name) into `C`.
+pub fn parse<C: Parser, I, T>(args: I) -> Result<C, CliExit>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    C::try_parse_from(args).map_err(|e| match e.kind() {
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => CliExit::Help(e.render().to_string()),
+        _ => {
+            let text = e.render().to_string();
+            let first = text.lines().next().unwrap_or_default();
+            CliExit::Error(first.trim_start_matches("error: ").to_string())
+        }
+    })
+}
+
+/// Parses the process's arguments, or prints the help / the error and exits.
+pub fn parse_or_exit<C: Parser>() -> C {
+    parse(std::env::args_os()).unwrap_or_else(|exit| exit.exit())
+}
+
+fn number<T: std::str::FromStr>(s: &str) -> Result<T, String> {
+    s.trim().parse().map_err(|_| "not a number".to_string())
+}
+
+/// An integer `>= 1`.
+pub fn at_least_1(s: &str) -> Result<usize, String> {
+    match number(s)? {
+        0 => Err("must be at least 1".into()),
+        n => Ok(n),
+    }
+}
+
+/// An integer `>= 0`.
+pub fn count(s: &str) -> Result<usize, String> {
+    number(s).map_err(|_| "not a non-negative integer".into())
+}
+
+/// A finite number `> 0`.
+pub fn positive(s: &str) -> Result<f64, String> {
+    let x: f64 = number(s)?;
+    if x.is_finite() && x > 0.0 {
+        Ok(x)
+    } else {
+        Err("must be a finite number > 0".into())
+    }
+}
+
+/// A finite number `>= 0`.
+pub fn non_negative(s: &str) -> Result<f64, String> {
+    let x: f64 = number(s)?;
+    if x.is_finite() && x >= 0.0 {
+        Ok(x)
+    } else {
+        Err("must be a finite number >= 0".into())
+    }
+}
+
+/// A backend name this build can run (see [`crate::backend_choice::available_backends`]).
+pub fn backend(s: &str) -> Result<String, String> {
+    let names = crate::backend_choice::available_backends();
+    if names.contains(&s) {
+        Ok(s.to_string())
+    } else {
+        Err(format!("not one of {}", names.join(", ")))
+    }
+}

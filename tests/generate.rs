@@ -1,0 +1,276 @@
+//! Decoding with a KV cache computes what re-running the whole sequence computes: for a batch
+//! of prompts of different lengths (left-padded, per-row RoPE offsets), the logits of the
+//! prefill and of every cached step equal those of `Transformer::forward` on each prompt and
+//! its generated tokens alone, within 1e-4, with no scaling, a static one (YaRN) and the
+//! length-dependent ones (dynamic NTK, LongRoPE) crossing their threshold while decoding. Plus
+//! a smoke test: a model trained a few steps and saved loads back and generates. Run on every
+//! backend of the build.
+
+use burn::backend::Autodiff;
+use burn::tensor::backend::Backend;
+use burn::tensor::{Int, Tensor, TensorData};
+use burn_rotary::{LongRopeScaling, RopeBackend, RopeConfig, RopeScaling, YarnScaling};
+use burn_rotary_suite::checkpoint::{Checkpoint, TrainState};
+use burn_rotary_suite::data::{Retrieval, SplitMix, Task, TaskSpec};
+use burn_rotary_suite::lm::generate::left_pad;
+use burn_rotary_suite::lm::kv_cache::length_dependent;
+use burn_rotary_suite::lm::vocab::sample_prompts;
+use burn_rotary_suite::lm::{generate, Decoder, Decoding, GenerateConfig};
+use burn_rotary_suite::model::TransformerConfig;
+use burn_rotary_suite::train::{train, TrainConfig};
+
+mod harness;
+use harness::{seed, Harness, Test};
+
+const VOCAB: usize = 48;
+/// `max_position_embeddings` of the scaled configs: the shortest prompt starts below it and
+/// decodes past it, the longest starts past it.
+const ORIGINAL: usize = 8;
+const PROMPT_LENS: [usize; 3] = [4, 9, 13];
+const STEPS: usize = 7;
+
+fn tiny(vocab: usize, rope: RopeConfig) -> TransformerConfig {
+    TransformerConfig::new(vocab, rope)
+        .with_d_model(32)
+        .with_n_layers(2)
+        .with_n_heads(4)
+        .with_n_kv_heads(Some(2))
+        .with_d_ff(64)
+}
+
+fn scaling(name: &str) -> RopeScaling {
+    match name {
+        "none" => RopeScaling::None,
+        "yarn" => RopeScaling::Yarn(YarnScaling {
+            factor: 4.0,
+            original_max_position_embeddings: ORIGINAL,
+            beta_fast: 32.0,
+            beta_slow: 1.0,
+            mscale: None,
+            mscale_all_dim: None,
+            attention_factor: None,
+            truncate: true,
+        }),
+        "dynamic_ntk" => RopeScaling::DynamicNtk { factor: 4.0 },
+        "longrope" => RopeScaling::LongRope(LongRopeScaling {
+            short_factor: vec![1.0, 1.2, 1.5, 2.0],
+            long_factor: vec![1.0, 2.0, 4.0, 8.0],
+            original_max_position_embeddings: ORIGINAL,
+            factor: Some(4.0),
+            attention_factor: None,
+        }),
+        other => unreachable!("{other}"),
+    }
+}
+
+fn host<B: Backend, const D: usize>(t: Tensor<B, D>) -> Vec<f32> {
+    t.into_data().convert::<f32>().to_vec().unwrap()
+}
+
+fn argmax(row: &[f32]) -> i64 {
+    let best = row
+        .iter()
+        .enumerate()
+        .max_by(|a, b| a.1.total_cmp(b.1))
+        .unwrap();
+    best.0 as i64
+}
+
+/// Cached decoding (and the batched recompute baseline) vs `forward` on each full sequence.
+fn cached_matches_full<B: RopeBackend>(name: &str, device: &B::Device) {
+    let seed = seed();
+    B::seed(device, seed);
+    let rope = RopeConfig::new(8)
+        .with_scaling(scaling(name))
+        .with_max_position_embeddings(ORIGINAL);
+    // Unit-variance embeddings give O(1) logits: a diff of 1e-4 is then a real agreement.
+    let model = tiny(VOCAB, rope.clone())
+        .with_embedding_std(1.0)
+        .init::<B>(device);
+    let mut rng = SplitMix::new(seed);
+    let prompts: Vec<Vec<i64>> = PROMPT_LENS
+        .iter()
+        .map(|&len| (0..len).map(|_| rng.below(VOCAB) as i64).collect())
+        .collect();
+    let (_, pads, width) = left_pad(&prompts);
+
+    let (mut cached, prefill) = Decoder::prefill(&model, &prompts, Decoding::Cached, device);
+    assert_eq!(cached.cache().length_dependent(), length_dependent(&rope));
+    let (mut recompute, _) = Decoder::prefill(&model, &prompts, Decoding::Recompute, device);
+    let prefill = host(prefill);
+    // Per row: the logits of each of its real positions, and the tokens fed.
+    let mut rows: Vec<Vec<Vec<f32>>> = (0..prompts.len())
+        .map(|b| {
+            (pads[b]..width)
+                .map(|c| prefill[(b * width + c) * VOCAB..][..VOCAB].to_vec())
+                .collect()
+        })
+        .collect();
+    let mut fed = prompts.clone();
+    let mut recompute_diff = 0.0f32;
+    for _ in 0..STEPS {
+        let next: Vec<i64> = rows.iter().map(|r| argmax(r.last().unwrap())).collect();
+        let logits = host(cached.step(&next));
+        let baseline = host(recompute.step(&next));
+        for (a, b) in logits.iter().zip(&baseline) {
+            recompute_diff = recompute_diff.max((a - b).abs());
+        }
+        for (b, row) in rows.iter_mut().enumerate() {
+            row.push(logits[b * VOCAB..][..VOCAB].to_vec());
+            fed[b].push(next[b]);
+        }
+    }
+    assert_eq!(
+        cached.cache().lengths(),
+        fed.iter().map(Vec::len).collect::<Vec<_>>()
+    );
+
+    // The reference: `forward` on the prompt alone (its positions), then on each prefix
+    // (its last position). With a length-dependent scaling every position of a re-run uses the
+    // frequencies of the whole prefix, so each step is compared with its own re-run.
+    let (mut max_diff, mut scale) = (0.0f32, 0.0f32);
+    for (b, sequence) in fed.iter().enumerate() {
+        let prompt_len = prompts[b].len();
+        assert_eq!(rows[b].len(), sequence.len());
+        for end in prompt_len..=sequence.len() {
+            let tokens = Tensor::<B, 2, Int>::from_data(
+                TensorData::new(sequence[..end].to_vec(), [1, end]),
+                device,
+            );
+            let full = host(model.forward(tokens));
+            let first = if end == prompt_len { 0 } else { end - 1 };
+            for p in first..end {
+                for (a, e) in rows[b][p].iter().zip(&full[p * VOCAB..][..VOCAB]) {
+                    assert!(a.is_finite(), "row {b} position {p}: logit {a}");
+                    max_diff = max_diff.max((a - e).abs());
+                    scale = scale.max(e.abs());
+                }
+            }
+        }
+    }
+    let recomputes = cached.cache().recomputes();
+    // LongRoPE switches once, when row 0 crosses its threshold (the others start past it);
+    // dynamic NTK at every step past it.
+    let expected = match name {
+        "longrope" => 1,
+        "dynamic_ntk" => STEPS,
+        _ => 0,
+    };
+    assert_eq!(recomputes, expected, "{name}: recomputes");
+    println!(
+        "{name}: prompts {PROMPT_LENS:?} + {STEPS} cached steps: max |cached - full| = \
+         {max_diff:.2e}, max |batched recompute - cached| = {recompute_diff:.2e}, logits up to \
+         {scale:.2}, {recomputes} recomputes (seed {seed})"
+    );
+    assert!(scale > 1.0, "logits up to {scale}: too small to test");
+    assert!(
+        max_diff <= 1e-4,
+        "{name}: cached vs full logits differ by {max_diff}"
+    );
+    assert!(
+        recompute_diff <= 1e-4,
+        "{name}: recompute vs cached differ by {recompute_diff}"
+    );
+}
+
+/// A model trained 5 steps and saved loads back from its checkpoint and generates greedily
+/// the same tokens cached and recomputed.
+fn trained_checkpoint_generates<B>(device: &B::Device)
+where
+    B: RopeBackend,
+{
+    let seed = seed();
+    Autodiff::<B>::seed(device, seed);
+    let retrieval = Retrieval::default();
+    let task = Task::Retrieval(retrieval);
+    let config = tiny(task.vocab_size(), RopeConfig::new(8));
+    let train_config = TrainConfig::new()
+        .with_steps(5)
+        .with_batch_size(4)
+        .with_seq_len(16)
+        .with_warmup_steps(1);
+    let model = config.init::<Autodiff<B>>(device);
+    let mut optimizer = train_config.optimizer().init();
+    let (model, report) = train(
+        model,
+        &mut optimizer,
+        &task,
+        &train_config,
+        0,
+        false,
+        device,
+    );
+    assert_eq!(report.losses.len(), 5);
+    let dir = std::env::temp_dir().join(format!(
+        "burn-rotary-generate-{}-{seed}",
+        std::process::id()
+    ));
+    let state = TrainState {
+        train: train_config,
+        task: TaskSpec::Retrieval(retrieval),
+        steps_done: 5,
+    };
+    let checkpoint = Checkpoint::new(&dir);
+    checkpoint.save(&model, &config, &state).unwrap();
+    let (config, _) = checkpoint.load_configs().unwrap();
+    let model = checkpoint.load_model::<B>(&config, device).unwrap();
+    std::fs::remove_dir_all(&dir).ok();
+
+    let prompts: Vec<Vec<i64>> = sample_prompts(&task, 3, 16, seed)
+        .into_iter()
+        .map(|p| p.ids)
+        .collect();
+    let run = |decoding| {
+        let config = GenerateConfig {
+            new_tokens: 6,
+            temperature: 0.0,
+            seed,
+            decoding,
+        };
+        generate(&model, &prompts, &config, device).unwrap()
+    };
+    let (cached, recomputed) = (run(Decoding::Cached), run(Decoding::Recompute));
+    assert_eq!(cached.tokens, recomputed.tokens);
+    assert_eq!(cached.new_tokens(), 18);
+    assert!(cached
+        .tokens
+        .iter()
+        .flatten()
+        .all(|&id| (0..task.vocab_size() as i64).contains(&id)));
+}
+
+/// The generation tests on backend `$backend`.
+macro_rules! generate_tests {
+    ($backend:ty) => {{
+        type B = $backend;
+        let tests: [Test; 5] = [
+            ("cached_matches_full/none", || {
+                cached_matches_full::<B>("none", &Default::default())
+            }),
+            ("cached_matches_full/yarn", || {
+                cached_matches_full::<B>("yarn", &Default::default())
+            }),
+            ("cached_matches_full/dynamic_ntk", || {
+                cached_matches_full::<B>("dynamic_ntk", &Default::default())
+            }),
+            ("cached_matches_full/longrope", || {
+                cached_matches_full::<B>("longrope", &Default::default())
+            }),
+            ("trained_checkpoint_generates", || {
+                trained_checkpoint_generates::<B>(&Default::default())
+            }),
+        ];
+        tests
+    }};
+}
+
+fn main() {
+    let mut harness = Harness::new("generate");
+    #[cfg(feature = "ndarray")]
+    harness.backend("ndarray", &generate_tests!(burn::backend::NdArray));
+    #[cfg(feature = "wgpu")]
+    harness.backend("wgpu", &generate_tests!(burn::backend::Wgpu));
+    #[cfg(feature = "cuda")]
+    harness.backend("cuda", &generate_tests!(burn::backend::Cuda));
+    harness.run()
+}
