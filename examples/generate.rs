@@ -132,6 +132,17 @@ impl BackendTask for Run {
         } else {
             Decoding::Cached
         };
+        let padded = ids.iter().any(|p| p.len() != longest);
+        if padded && decoding == Decoding::Cached && cli.backend == "wgpu" {
+            // tests/generate.rs: cached steps of left-padded rows differ from a re-run there
+            // (by 0.4-0.8 in the logits), not yet explained; never print such tokens.
+            return Err(format!(
+                "prompts of different lengths ({}) on wgpu: cached decoding of a left-padded \
+                 batch is wrong on wgpu (a known bug, see the README); give prompts of one \
+                 length, --no-cache, or --backend ndarray",
+                describe_lengths(&ids)
+            ));
+        }
         let run = |decoding, timed: bool| -> Result<Generation, String> {
             let config = GenerateConfig {
                 new_tokens: cli.tokens,

@@ -147,7 +147,7 @@ impl TrainTask for Args {
         state.steps_done += cfg.steps;
         self.checkpoint.save(&model, &model_config, &state)?;
         self.checkpoint.save_optimizer(&optimizer)?;
-        let plot = write_losses(&self.checkpoint, &report)?;
+        let plot = write_losses(&self.checkpoint, &report, task.vocab_size())?;
         summary(&report, &eval, &eval_what, &task, &self.checkpoint, &plot);
         Ok(())
     }
@@ -160,8 +160,13 @@ fn describe_rope(rope: &RopeConfig) -> String {
     )
 }
 
-/// Appends the run's losses to `losses.csv` (dropping steps it redoes) and plots them all.
-fn write_losses(checkpoint: &Checkpoint, report: &TrainReport) -> Result<PathBuf, String> {
+/// Appends the run's losses to `losses.csv` (dropping steps it redoes) and plots them all,
+/// with chance (a uniform guess over the `vocab` tokens) for scale.
+fn write_losses(
+    checkpoint: &Checkpoint,
+    report: &TrainReport,
+    vocab: usize,
+) -> Result<PathBuf, String> {
     let csv_path = checkpoint.path("losses.csv");
     let first = report.losses.first().map_or(1, |&(step, _)| step);
     let mut losses: Vec<(f64, f64)> = match first {
@@ -192,6 +197,7 @@ fn write_losses(checkpoint: &Checkpoint, report: &TrainReport) -> Result<PathBuf
     LineChart::new("training loss")
         .x_label("step")
         .y_label("cross-entropy (nats)")
+        .reference("chance", (vocab as f64).ln())
         .series("per step", losses.iter().copied())
         .series(format!("mean of {WINDOW}"), smoothed)
         .save(&svg_path)

@@ -157,11 +157,20 @@ pub fn csv(results: &VitResults) -> String {
 /// over the seeds; `(file name, svg, what it shows)`.
 fn plots(results: &VitResults) -> Vec<(&'static str, String, String)> {
     let train = results.config.train_grid;
-    let chart = |title: &str, y: &str, f: &dyn Fn(&Row) -> Spread| {
+    // Chance: a uniform guess over the classes, as an accuracy (%) and as a loss.
+    let chance = |accuracy: bool| match accuracy {
+        true => 100.0 / CLASSES as f64,
+        false => (CLASSES as f64).ln(),
+    };
+    let chart = |title: &str, y: &str, accuracy: bool, f: &dyn Fn(&Row) -> Spread| {
         let mut chart = LineChart::new(title)
             .x_label(format!("grid side, patches (trained on {})", grid(train)))
             .y_label(y)
-            .log_x(true);
+            .log_x(true)
+            .reference("chance", chance(accuracy));
+        if accuracy {
+            chart = chart.y_range(0.0, 100.0);
+        }
         for method in Method::ALL {
             let points = results.rows.iter().filter(|r| r.method == method).map(|r| {
                 let s = f(r);
@@ -183,6 +192,7 @@ fn plots(results: &VitResults) -> Vec<(&'static str, String, String)> {
             chart(
                 "ViT accuracy on grids larger than the training one",
                 "accuracy (%)",
+                true,
                 &|r| percent(r.accuracy()),
             ),
             "accuracy against grid side, one line per method (mean over seeds, band: min–max)"
@@ -193,6 +203,7 @@ fn plots(results: &VitResults) -> Vec<(&'static str, String, String)> {
             chart(
                 "ViT loss on grids larger than the training one",
                 "cross-entropy (nats)",
+                false,
                 &|r| r.loss(),
             ),
             "loss against grid side, one line per method (mean over seeds, band: min–max)".into(),

@@ -83,6 +83,17 @@ impl Harness {
         }
     }
 
+    /// Lists the tests of `backend` as `ignored` with `reason`: known failures of that backend,
+    /// named in every run rather than dropped.
+    #[allow(dead_code)] // each test binary compiles the harness; only some use this
+    pub fn known_failures(&mut self, backend: &'static str, tests: &[Test], reason: &'static str) {
+        for &(test, _) in tests {
+            let name = format!("{backend}::{test}");
+            let trial = Trial::ignorable_test(name, move || Ok(Completion::ignored_with(reason)));
+            self.trials.push(trial);
+        }
+    }
+
     /// Runs the trials as `cargo test` would (filters, `--list`, `--test-threads`, ...) and
     /// exits with the runner's status.
     pub fn run(self) -> ! {
