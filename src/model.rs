@@ -253,6 +253,22 @@ impl<B: RopeBackend> Block<B> {
     }
 }
 
+/// Keys or values for grouped-query attention: each group of `heads / kv_heads` query heads
+/// shares one key/value head, so head `h` gets kv head `h / (heads / kv_heads)`.
+///
+/// # Shapes
+/// - t: `[batch, kv_heads, len, head_dim]`
+/// - output: `[batch, heads, len, head_dim]`
+pub(crate) fn share_kv<B: Backend>(t: Tensor<B, 4>, heads: usize) -> Tensor<B, 4> {
+    let [batch, kv_heads, len, head_dim] = t.dims();
+    if kv_heads == heads {
+        return t;
+    }
+    t.unsqueeze_dim::<5>(2)
+        .expand([batch, kv_heads, heads / kv_heads, len, head_dim])
+        .reshape([batch, heads, len, head_dim])
+}
+
 impl<B: RopeBackend> Attention<B> {
     /// # Shapes
     /// - x, output: `[batch, seq, d_model]`
@@ -266,20 +282,18 @@ impl<B: RopeBackend> Attention<B> {
         let k = split(self.key.forward(x.clone()), kv_heads);
         let v = split(self.value.forward(x), kv_heads);
         let (q, k) = self.rope.forward_qk(q, k, 0);
-        // Each group of `heads / kv_heads` query heads shares one key/value head.
-        let share = |t: Tensor<B, 4>| {
-            if kv_heads == heads {
-                return t;
-            }
-            t.unsqueeze_dim::<5>(2)
-                .expand([batch, kv_heads, heads / kv_heads, seq, head_dim])
-                .reshape([batch, heads, seq, head_dim])
-        };
         let options = AttentionModuleOptions {
             is_causal: true,
             ..Default::default()
         };
-        let out = attention(q, share(k), share(v), None, None, options);
+        let out = attention(
+            q,
+            share_kv(k, heads),
+            share_kv(v, heads),
+            None,
+            None,
+            options,
+        );
         let out = out.swap_dims(1, 2).reshape([batch, seq, d_model]);
         self.output.forward(out)
     }

@@ -33,7 +33,7 @@ use burn::tensor::ops::AttentionModuleOptions;
 use burn::tensor::{Bool, Int, Tensor, TensorData};
 use burn_rotary::{AxisOrder, Positions, Rope, RopeBackend, RopeConfig, SeqLenRule};
 
-use crate::model::{Attention, Block, Transformer};
+use crate::model::{share_kv, Attention, Block, Transformer};
 
 /// The keys and values of one attention layer, `[batch, len, kv_heads, head_dim]`.
 type LayerCache<B> = Option<(Tensor<B, 4>, Tensor<B, 4>)>;
@@ -347,22 +347,19 @@ impl<B: RopeBackend> Attention<B> {
         let k = append(cached_k, k);
         let v = append(cached_v, v);
         *layer = Some((k.clone(), v.clone()));
-        let len = v.dims()[1];
         let (q, k, v) = (q.swap_dims(1, 2), k.swap_dims(1, 2), v.swap_dims(1, 2));
-        // Each group of `heads / kv_heads` query heads shares one key/value head.
-        let share = |t: Tensor<B, 4>| {
-            if kv_heads == heads {
-                return t;
-            }
-            t.unsqueeze_dim::<5>(2)
-                .expand([batch, kv_heads, heads / kv_heads, len, head_dim])
-                .reshape([batch, heads, len, head_dim])
-        };
         let options = AttentionModuleOptions {
             is_causal: step.mask.is_none() && seq > 1,
             ..Default::default()
         };
-        let out = attention(q, share(k), share(v), step.mask.clone(), None, options);
+        let out = attention(
+            q,
+            share_kv(k, heads),
+            share_kv(v, heads),
+            step.mask.clone(),
+            None,
+            options,
+        );
         let out = out.swap_dims(1, 2).reshape([batch, seq, d_model]);
         self.output.forward(out)
     }
