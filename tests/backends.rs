@@ -32,7 +32,7 @@ macro_rules! backend_tests {
             half_precision_storage, bench_sized_matches_tensor_ops, out_of_range_positions_are_nan,
             host_positions_out_of_range_panic, degenerate_shapes, axes_match_f64_oracle,
             axes_fast_path_matches_tensor_ops, axes_properties, axes_out_of_range_are_nan,
-            migrates_from_burn_nn;
+            migrates_from_burn_nn, pitched_table_rows;
             gradients: || suite::gradients::<Autodiff<B>>(&device()),
             hf_models_parity: || hf_models::hf_models_parity::<B>(&device()),
             gradients_qk_gqa_strided: || suite::gradients_qk_gqa_strided::<Autodiff<B>>(&device()),

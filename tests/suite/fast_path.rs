@@ -292,3 +292,65 @@ pub fn half_precision_storage<B: RopeBackend>(device: &B::Device) {
         assert_close(&values(out), &reference, 5.0 * eps, &format!("{dtype:?}"));
     }
 }
+
+/// A table whose rows are pitched (CUDA aligns the rows of a `[rows, 2, 12]` table to 16
+/// floats: strides `[32, 16, 1]`) gives the same output as a packed one. The pitched table here
+/// is a view of a wider table whose extra columns are NaN, so any read through the wrong
+/// strides shows.
+pub fn pitched_table_rows<B: RopeBackend>(device: &B::Device) {
+    use burn::tensor::TensorCreationOptions;
+    use burn_rotary::table::{build_table, table_rows};
+    use burn_rotary::{PositionsPrimitive, RopeSpec};
+
+    fresh_seed::<B>(device);
+    let (head_dim, rotary_dim, max_positions) = (40, 24, 4096);
+    let half = rotary_dim / 2;
+    let inv_freq: Vec<f64> = (0..half)
+        .map(|i| 10_000f64.powf(-2.0 * i as f64 / rotary_dim as f64))
+        .collect();
+    let packed = build_table(&inv_freq, 1.0, max_positions);
+    let rows = table_rows(max_positions);
+    let pitch = 16;
+    let packed_values = packed.to_vec::<f32>().unwrap();
+    let mut wide = vec![f32::NAN; rows * 2 * pitch];
+    for (r, chunk) in packed_values.chunks(half).enumerate() {
+        wide[r * pitch..r * pitch + half].copy_from_slice(chunk);
+    }
+    let f32_on = || TensorCreationOptions::new(device.clone()).with_dtype(DType::F32);
+    let table = Tensor::<B, 3>::from_data(packed, f32_on());
+    let pitched = Tensor::<B, 3>::from_data(TensorData::new(wide, [rows, 2, pitch]), f32_on())
+        .slice([0..rows, 0..2, 0..half]);
+
+    for layout in [RopeLayout::Half, RopeLayout::Interleaved] {
+        let spec = RopeSpec {
+            layout,
+            rotary_dim,
+            axes: AxisOrder::Bhsd,
+            inverse: false,
+            max_positions,
+        };
+        let x = normal::<B>([2, 3, 9, head_dim], device);
+        let run = |table: &Tensor<B, 3>| {
+            let out = B::rope(
+                x.clone().into_primitive().tensor(),
+                table.clone().into_primitive().tensor(),
+                PositionsPrimitive::Offset(1000),
+                spec,
+            );
+            values(Tensor::<B, 4>::from_primitive(
+                burn::tensor::TensorPrimitive::Float(out),
+            ))
+        };
+        let (expected, actual) = (run(&table), run(&pitched));
+        assert!(
+            expected.iter().all(|v| v.is_finite()),
+            "{layout:?}: packed table gave NaN"
+        );
+        assert_close(
+            &actual,
+            &expected,
+            0.0,
+            &format!("{layout:?}: pitched table"),
+        );
+    }
+}

@@ -25,7 +25,7 @@ pub use bounds::{
 };
 pub use fast_path::{
     bench_sized_matches_tensor_ops, every_element_written, fast_path_matches_tensor_ops,
-    half_precision_storage,
+    half_precision_storage, pitched_table_rows,
 };
 pub use gradients::{gradients, gradients_qk_gqa_strided};
 pub use migration::migrates_from_burn_nn;
@@ -419,7 +419,10 @@ pub fn partial_rotary_and_empty<B: RopeBackend>(device: &B::Device) {
         0.0,
         "pass-through",
     );
-    let empty = normal::<B>([1, 2, 0, 48], device);
+    // Allocated, not uploaded: on CUDA, Burn 0.21 cannot upload a tensor with a zero-sized dim
+    // before the last (CubeCL's copy rejects its zero strides, and the error fails the device's
+    // next reads, in whichever test makes them).
+    let empty = Tensor::<B, 4>::empty([1, 2, 0, 48], device);
     assert_eq!(rope.forward(empty, 5).dims(), [1, 2, 0, 48]);
 }
 

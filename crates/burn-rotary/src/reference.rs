@@ -207,10 +207,15 @@ fn axis_angles<B: Backend>(
 /// `(a cos t, a sin t)` of every position id, shaped `[pb, 1, seq, half]`.
 fn angles<B: Backend>(table: Tensor<B, 3>, ids: Tensor<B, 2, Int>) -> (Tensor<B, 4>, Tensor<B, 4>) {
     let [pb, seq] = ids.dims();
-    let [_, _, half] = table.dims();
+    let [rows, _, half] = table.dims();
     let (fine, coarse) = table_rows(ids.reshape([pb * seq]));
+    // Rows `[cos.., sin..]`. The reshape also packs a table whose rows are pitched (a view,
+    // as on CUDA), which some backends' `select` refuses (Candle: "index-select only supports
+    // contiguous tensors").
+    let table = table.reshape([rows, 2 * half]);
     let (fine, coarse) = (table.clone().select(0, fine), table.select(0, coarse));
-    let part = |t: &Tensor<B, 3>, j| t.clone().narrow(1, j, 1).reshape([pb, 1, seq, half]);
+    let part =
+        |t: &Tensor<B, 2>, j| t.clone().narrow(1, j * half, half).reshape([pb, 1, seq, half]);
     let (cf, sf, cc, sc) = (
         part(&fine, 0),
         part(&fine, 1),

@@ -61,7 +61,7 @@ fn rope_kernel<F: Float, P: Int, N: Size>(
     k: &Tensor<Vector<F, N>>, // the same with k_heads
     q_out: &mut Tensor<Vector<F, N>>, // shape of q, contiguous
     k_out: &mut Tensor<Vector<F, N>>, // shape of k, contiguous
-    table: &Tensor<f32>,      // [rows, 2, rotary_dim / 2], last row NaN
+    table: &Tensor<f32>,      // [rows, 2, rotary_dim / 2], last row NaN, last dim contiguous
     positions: &Tensor<P>,    // offsets [batch] | ids [pb, seq] | ids [axes, pb, seq] | unused
     pair_axes: &Tensor<P>,    // [rotary_dim / 2] (PositionMode::Axes) | unused
     axes: usize,              // coordinate axes (PositionMode::Axes)
@@ -137,8 +137,12 @@ fn rope_kernel<F: Float, P: Int, N: Size>(
             (0usize, ok)
         }
     };
+    // Table rows are read through their strides: CUDA pitches rows whose size is not a multiple
+    // of its alignment (a `rotary_dim` of 24 gives rows of 32 floats, not 24).
+    let row = table.stride(0);
+    let sin_at = table.stride(1);
     let poison = table.shape(0) - 1;
-    let poison_value = table[poison * 2 * half];
+    let poison_value = table[poison * row];
 
     if unit >= rotary_units {
         // Pass-through dims: a copy (NaN for a row out of range).
@@ -176,12 +180,9 @@ fn rope_kernel<F: Float, P: Int, N: Size>(
     }
 
     let (fine, coarse) = if valid {
-        (
-            (position % FINE) * 2 * half,
-            (FINE + position / FINE) * 2 * half,
-        )
+        ((position % FINE) * row, (FINE + position / FINE) * row)
     } else {
-        (poison * 2 * half, poison * 2 * half)
+        (poison * row, poison * row)
     };
 
     // The rotation of this unit's pairs: element j of the vector belongs to pair `first + j`
@@ -215,15 +216,15 @@ fn rope_kernel<F: Float, P: Int, N: Size>(
                         [a * positions.stride(0) + b * ids_batch_stride + s * positions.stride(2)],
                 );
                 if valid && axis_ok {
-                    ((p % FINE) * 2 * half, (FINE + p / FINE) * 2 * half)
+                    ((p % FINE) * row, (FINE + p / FINE) * row)
                 } else {
-                    (poison * 2 * half, poison * 2 * half)
+                    (poison * row, poison * row)
                 }
             }
             _ => (fine, coarse),
         };
-        let (cf, sf) = (table[fine + i], table[fine + half + i]);
-        let (cc, sc) = (table[coarse + i], table[coarse + half + i]);
+        let (cf, sf) = (table[fine + i], table[fine + sin_at + i]);
+        let (cc, sc) = (table[coarse + i], table[coarse + sin_at + i]);
         let sn = (sf * cc + cf * sc) * sign;
         cos[j] = cf * cc - sf * sc;
         sin[j] = match comptime!(pairs) {
@@ -323,8 +324,8 @@ pub enum KernelPositions<R: CubeRuntime> {
 /// Launches [`rope_kernel`] on q (and k): new contiguous outputs of the same shapes.
 ///
 /// # Panics
-/// If the table fails [`RopeSpec::check_table`] or is not contiguous, or q and k differ in
-/// dtype.
+/// If the table fails [`RopeSpec::check_table`] or its last dim is not contiguous, or q and k
+/// differ in dtype.
 pub fn launch_rope<R: CubeRuntime>(
     q: CubeTensor<R>,
     k: Option<CubeTensor<R>>,
@@ -334,9 +335,10 @@ pub fn launch_rope<R: CubeRuntime>(
 ) -> (CubeTensor<R>, Option<CubeTensor<R>>) {
     let op = "rope kernel";
     spec.check_table(op, table.dtype, table.meta.shape());
+    // Rows may be pitched (CUDA aligns them); the kernel reads through the strides.
     assert!(
-        table.is_contiguous(),
-        "{op}: the angle table must be contiguous, got strides {:?}",
+        table.meta.strides()[2] == 1,
+        "{op}: the angle table's last dim must be contiguous, got strides {:?}",
         table.meta.strides()
     );
     if let Some(k) = &k {
@@ -446,9 +448,17 @@ pub fn launch_rope<R: CubeRuntime>(
         }
     };
 
-    let groups = head_groups(&client, tokens * units, heads);
+    let tuning = Tuning::from_env();
+    let groups = head_groups(&client, tokens * units, heads, tuning.heads_per_unit);
     let working_units = tokens * units * groups;
-    let cube_dim = CubeDim::new(&client, working_units);
+    let cube_dim = match tuning.planes_per_cube {
+        Some(planes) => {
+            let plane = client.properties().hardware.plane_size_max;
+            let limit = (client.properties().hardware.max_units_per_cube / plane.max(1)).max(1);
+            CubeDim::new_2d(plane, planes.clamp(1, limit))
+        }
+        None => CubeDim::new(&client, working_units),
+    };
     let cube_count = calculate_cube_count_elemwise(&client, working_units, cube_dim);
     let tensors = [&q, &table, &positions, &q_out];
     let address_type = tensors
@@ -504,14 +514,44 @@ pub fn launch_rope<R: CubeRuntime>(
     (q_out, k_out)
 }
 
+/// Launch-shape overrides for tuning on a new device, read once from the environment:
+/// `BURN_ROTARY_HEADS_PER_UNIT` (the most heads one unit loops over) and
+/// `BURN_ROTARY_PLANES_PER_CUBE` (warps per cube). Unset, the defaults below apply; a value
+/// that is not a positive integer is ignored. `rope_bench` sweeps them.
+#[derive(Clone, Copy, Debug, Default)]
+struct Tuning {
+    heads_per_unit: Option<usize>,
+    planes_per_cube: Option<u32>,
+}
+
+impl Tuning {
+    fn from_env() -> Self {
+        static TUNING: std::sync::OnceLock<Tuning> = std::sync::OnceLock::new();
+        *TUNING.get_or_init(|| {
+            let read = |name: &str| {
+                std::env::var(name)
+                    .ok()
+                    .and_then(|v| v.parse::<usize>().ok())
+                    .filter(|&v| v > 0)
+            };
+            Tuning {
+                heads_per_unit: read("BURN_ROTARY_HEADS_PER_UNIT"),
+                planes_per_cube: read("BURN_ROTARY_PLANES_PER_CUBE").map(|v| v as u32),
+            }
+        })
+    }
+}
+
 /// How many groups the heads of a token are split into: enough units to fill the device
 /// (every SM's worth of threads, from its properties) but never more groups than heads. With
 /// many tokens (prefill) that is 1, each unit looping over all heads; decoding `[64, 32 + 8,
-/// 1, 128]` gets one head per unit: one memory round trip per thread.
+/// 1, 128]` gets one head per unit: one memory round trip per thread. `heads_per_unit` caps
+/// the heads of one unit (more groups).
 fn head_groups<R: CubeRuntime>(
     client: &cubecl::client::ComputeClient<R>,
     units: usize,
     heads: usize,
+    heads_per_unit: Option<usize>,
 ) -> usize {
     let hardware = &client.properties().hardware;
     let per_cube = hardware.max_units_per_cube.max(1) as usize;
@@ -524,7 +564,9 @@ fn head_groups<R: CubeRuntime>(
         (None, Some(cores)) => cores as usize * per_cube,
         (None, None) => 64 * per_cube,
     };
-    fill.div_ceil(units.max(1)).clamp(1, heads)
+    let fill_groups = fill.div_ceil(units.max(1));
+    let cap_groups = heads_per_unit.map_or(1, |h| heads.div_ceil(h));
+    fill_groups.max(cap_groups).clamp(1, heads)
 }
 
 /// The tensor itself when its head dim is contiguous, else a contiguous copy.
