@@ -62,7 +62,9 @@ impl Clock {
                     "ms: device time (GPU timestamps of the launches)"
                 }
                 cubecl::profile::TimingMethod::System => {
-                    "ms: device time (the runtime's system timer: no GPU timestamps here)"
+                    "ms: CubeCL's profiler on the runtime's system timer (no GPU timestamps here: \
+                     launch and sync overhead included, which dominates µs kernels; \
+                     benches/h100.sh times those with Nsight Compute)"
                 }
             }
         }

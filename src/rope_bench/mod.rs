@@ -7,7 +7,9 @@
 //! cargo run --release --example rope_bench --features cuda -- --backend cuda  # GPU shapes, f32/bf16/f16
 //! ```
 //!
-//! Flags: `--shapes cpu|gpu|all`, `--dtype f32|f16|bf16|all`, `--iters N`, `--glibc-malloc`.
+//! Flags: `--shapes cpu|gpu|all` or shape names (`prefill,gqa`), `--dtype f32|f16|bf16|all` or a
+//! list (`f32,bf16`), `--iters N`, `--live-gib N`, `--glibc-malloc`. The kernel's launch shape can be swept with
+//! `BURN_ROTARY_HEADS_PER_UNIT` and `BURN_ROTARY_PLANES_PER_CUBE` (printed in the header).
 //!
 //! Per shape and dtype it prints the time per call (the best of at least three batches of
 //! `--iters` calls) and GB/s of the minimal bytes (read + write of q and k; twice that for
@@ -32,7 +34,8 @@
 //! work between its many small launches).
 //!
 //! Outputs of a batch stay alive until its sync (with fusion, an unused output may never be
-//! computed), so `--iters` is capped per shape to keep them within [`LIVE_OUTPUT_BYTES`].
+//! computed), so `--iters` is capped per shape to keep them within `--live-gib` GiB (default
+//! [`LIVE_OUTPUT_BYTES`]; more calls per batch spread the batch's fixed cost thinner).
 //!
 //! On Linux with glibc the process keeps the memory it frees (larger malloc thresholds), so a
 //! row measures its op and not the OS: by default glibc gives large freed blocks back, and
@@ -111,15 +114,26 @@ struct Bench {
     shapes: Vec<&'static Shape>,
     dtypes: Vec<DType>,
     iters: usize,
+    /// The most bytes of outputs a batch keeps alive.
+    live_bytes: usize,
     /// The backend's name, for its [`Clock`].
     backend: String,
+}
+
+impl Shape {
+    /// The bytes of q and k.
+    fn bytes(&self, dtype: DType) -> usize {
+        let count = |dims: [usize; 4]| dims.iter().product::<usize>();
+        (count(self.q) + count(self.k)) * dtype.size()
+    }
 }
 
 /// Batches per measurement, at least.
 const MIN_BATCHES: usize = 3;
 /// Seconds per measurement under which more batches are run.
 const BUDGET_S: f64 = 0.5;
-/// The most bytes of outputs a batch keeps alive until its sync (`--iters` is capped to it).
+/// The most bytes of outputs a batch keeps alive until its sync by default (`--iters` is
+/// capped to it; the forward+backward rows keep the most: 2x the outputs of q and k per call).
 pub const LIVE_OUTPUT_BYTES: usize = 4 << 30;
 
 /// Times one batch of `iters` calls. Outputs stay alive until after the device sync (with
@@ -196,6 +210,11 @@ impl BackendTask for Bench {
             self.iters,
             clock.describe()
         );
+        for knob in ["BURN_ROTARY_HEADS_PER_UNIT", "BURN_ROTARY_PLANES_PER_CUBE"] {
+            if let Ok(value) = std::env::var(knob) {
+                println!("launch override: {knob}={value}");
+            }
+        }
         println!(
             "{:<8} {:<5} {:<11} {:>9} {:>9} {:>9} {:>7} {:>9}",
             "shape", "dtype", "impl", "ms", "wall ms", "GB/s", "%copy", "speedup"
@@ -211,7 +230,10 @@ impl BackendTask for Bench {
                     );
                     continue;
                 }
-                let speedup = bench_shape::<B>(shape, dtype, self.iters, &clock, &device);
+                let iters = self
+                    .iters
+                    .min((self.live_bytes / (2 * shape.bytes(dtype))).max(1));
+                let speedup = bench_shape::<B>(shape, dtype, iters, &clock, &device);
                 min_speedup = Some(min_speedup.map_or(speedup, |m| m.min(speedup)));
             }
         }
@@ -229,9 +251,7 @@ fn bench_shape<B: RopeBackend>(
     let [batch, heads, seq, head_dim] = shape.q;
     let random = |dims| Tensor::<B, 4>::random(dims, Distribution::Default, device).cast(dtype);
     let (q, k) = (random(shape.q), random(shape.k));
-    let bytes = (q.shape().num_elements() + k.shape().num_elements()) * dtype.size();
-    // The forward+backward rows keep the most: 2x the outputs of q and k per call.
-    let iters = iters.min((LIVE_OUTPUT_BYTES / (2 * bytes)).max(1));
+    let bytes = shape.bytes(dtype);
     // A gradient for q with a strided head dim: the transpose of a [b, h, d, s] tensor.
     let strided_grad = random([batch, heads, head_dim, seq]).swap_dims(2, 3);
 
@@ -319,7 +339,7 @@ fn bench_shape<B: RopeBackend>(
             .device_ms
             .map_or("-".to_string(), |ms| format!("{:.1}", ms * 1e3));
         println!(
-            "{:<8} {:<5} {:<11} {device_us} µs device, {:.1} µs wall, per call synchronised on its own",
+            "{:<8} {:<5} {:<11} {device_us} µs profiled, {:.1} µs wall, per call synchronised on its own",
             shape.name,
             "",
             "decode",
@@ -335,10 +355,11 @@ fn bench_shape<B: RopeBackend>(
 /// # Errors
 /// An unknown flag or value, or a backend this build lacks, as a message with the usage line.
 pub fn run(args: impl IntoIterator<Item = String>) -> Result<(), String> {
-    let usage = "usage: rope_bench [--backend ndarray|wgpu|cuda|wgpu-kernel|cuda-kernel] [--shapes cpu|gpu|all] [--dtype f32|f16|bf16|all] [--iters N] [--glibc-malloc]";
+    let usage = "usage: rope_bench [--backend ndarray|wgpu|cuda|wgpu-kernel|cuda-kernel] [--shapes cpu|gpu|all|NAME,..] [--dtype f32|f16|bf16|all|A,B] [--iters N] [--live-gib N] [--glibc-malloc]";
     let mut args = args.into_iter();
     let (mut backend, mut shapes, mut dtype, mut iters) = ("ndarray".to_string(), None, None, None);
     let mut retain_memory = true;
+    let mut live_bytes = LIVE_OUTPUT_BYTES;
     while let Some(arg) = args.next() {
         let mut value = || {
             args.next()
@@ -356,25 +377,64 @@ pub fn run(args: impl IntoIterator<Item = String>) -> Result<(), String> {
                         format!("--iters must be a positive integer, got `{text}`")
                     })?);
             }
+            "--live-gib" => {
+                let text = value()?;
+                let n = text.parse::<usize>().ok().filter(|&n| n > 0);
+                live_bytes = n.map(|n| n << 30).ok_or_else(|| {
+                    format!("--live-gib must be a positive integer, got `{text}`")
+                })?;
+            }
             "--glibc-malloc" => retain_memory = false,
             _ => return Err(format!("unexpected argument `{arg}`\n{usage}")),
         }
     }
     let gpu = backend.starts_with("cuda");
-    let shapes: Vec<&'static Shape> =
-        match shapes.as_deref().unwrap_or(if gpu { "gpu" } else { "cpu" }) {
+    // Comma lists of sets (`cpu`, `gpu`, `all`) or shape names, and of dtypes.
+    let mut picked: Vec<&'static Shape> = Vec::new();
+    for name in shapes
+        .as_deref()
+        .unwrap_or(if gpu { "gpu" } else { "cpu" })
+        .split(',')
+    {
+        let set: Vec<&'static Shape> = match name {
             "cpu" => CPU_SHAPES.iter().collect(),
             "gpu" => GPU_SHAPES.iter().collect(),
             "all" => CPU_SHAPES.iter().chain(GPU_SHAPES.iter()).collect(),
-            other => return Err(format!("unknown shape set `{other}`\n{usage}")),
+            _ => CPU_SHAPES
+                .iter()
+                .chain(GPU_SHAPES.iter())
+                .filter(|s| s.name == name)
+                .collect(),
         };
-    let dtypes = match dtype.as_deref().unwrap_or(if gpu { "all" } else { "f32" }) {
-        "f32" => vec![DType::F32],
-        "f16" => vec![DType::F16],
-        "bf16" => vec![DType::BF16],
-        "all" => vec![DType::F32, DType::BF16, DType::F16],
-        other => return Err(format!("unknown dtype `{other}`\n{usage}")),
-    };
+        if set.is_empty() {
+            return Err(format!("unknown shape or shape set `{name}`\n{usage}"));
+        }
+        for shape in set {
+            if !picked.iter().any(|p| p.name == shape.name) {
+                picked.push(shape);
+            }
+        }
+    }
+    let shapes = picked;
+    let mut dtypes = Vec::new();
+    for name in dtype
+        .as_deref()
+        .unwrap_or(if gpu { "all" } else { "f32" })
+        .split(',')
+    {
+        let set = match name {
+            "f32" => vec![DType::F32],
+            "f16" => vec![DType::F16],
+            "bf16" => vec![DType::BF16],
+            "all" => vec![DType::F32, DType::BF16, DType::F16],
+            other => return Err(format!("unknown dtype `{other}`\n{usage}")),
+        };
+        for d in set {
+            if !dtypes.contains(&d) {
+                dtypes.push(d);
+            }
+        }
+    }
     let iters = iters.unwrap_or(if gpu { 50 } else { 5 });
     probe(&backend)?;
     if retain_memory {
@@ -386,6 +446,7 @@ pub fn run(args: impl IntoIterator<Item = String>) -> Result<(), String> {
             shapes,
             dtypes,
             iters,
+            live_bytes,
             backend: backend.clone(),
         },
     )? {
