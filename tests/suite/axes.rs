@@ -197,11 +197,24 @@ pub fn axes_properties<B: RopeBackend>(device: &B::Device) {
         );
 
         // Shifting one axis's coordinates of q and k alike leaves every <q_m, k_n> unchanged.
+        // The scores are summed on the host in f64: a device matmul may run at lower precision
+        // (on CUDA, f32 products erred by 4e-3 here) and would test the matmul, not RoPE.
         let (q, k) = (normal::<B>(dims, device), normal::<B>(dims, device));
         let scores = |ids: &[i64]| {
             let positions = Positions::axes_from_slice(ids, [axes, 1, seq], device);
             let (q, k) = rope.apply_qk(q.clone(), k.clone(), &positions, AxisOrder::Bhsd);
-            values(q.matmul(k.swap_dims(2, 3)))
+            let (q, k) = (values(q), values(k));
+            let row = |t: &[f64], h: usize, s: usize| t[(h * seq + s) * d..][..d].to_vec();
+            let mut out = Vec::with_capacity(dims[1] * seq * seq);
+            for h in 0..dims[1] {
+                for m in 0..seq {
+                    for n in 0..seq {
+                        let (qm, kn) = (row(&q, h, m), row(&k, h, n));
+                        out.push(qm.iter().zip(&kn).map(|(a, b)| a * b).sum::<f64>());
+                    }
+                }
+            }
+            out
         };
         let before = scores(&ids);
         for axis in 0..axes {
