@@ -3,6 +3,7 @@
 
 mod fusion;
 pub mod kernel;
+mod launch_shape;
 
 use burn::tensor::backend::DeviceOps;
 use burn::tensor::ops::FloatTensor;
