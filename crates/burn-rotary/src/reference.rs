@@ -214,8 +214,11 @@ fn angles<B: Backend>(table: Tensor<B, 3>, ids: Tensor<B, 2, Int>) -> (Tensor<B,
     // contiguous tensors").
     let table = table.reshape([rows, 2 * half]);
     let (fine, coarse) = (table.clone().select(0, fine), table.select(0, coarse));
-    let part =
-        |t: &Tensor<B, 2>, j| t.clone().narrow(1, j * half, half).reshape([pb, 1, seq, half]);
+    let part = |t: &Tensor<B, 2>, j| {
+        t.clone()
+            .narrow(1, j * half, half)
+            .reshape([pb, 1, seq, half])
+    };
     let (cf, sf, cc, sc) = (
         part(&fine, 0),
         part(&fine, 1),
