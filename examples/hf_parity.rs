@@ -21,9 +21,11 @@ use std::process::ExitCode;
 
 use burn_rotary::RopeBackend;
 use burn_rotary_suite::backend_choice::{probe, run_on, BackendTask};
+use burn_rotary_suite::cli;
 use burn_rotary_suite::hf_fixture::{Case, CaseErrors, Fixture, GoldenFile};
 use burn_rotary_suite::hf_models_fixture::{ModelCase, ModelCaseErrors, ModelsFixture};
 use burn_rotary_suite::nd_fixture::{NdCase, NdFixture, OUTPUT_TOLERANCE};
+use clap::Parser;
 
 /// One case of a golden file, checked on a backend.
 trait GoldenCase {
@@ -75,22 +77,20 @@ fn main() -> ExitCode {
     }
 }
 
+/// Checks this crate against HuggingFace transformers' / diffusers' golden RoPE vectors (any
+/// file of the three schemas in tests/fixtures/README.md).
+#[derive(Parser, Debug)]
+#[command(name = "hf_parity")]
+struct Cli {
+    /// A golden file: single RoPE settings, whole-model layers or image/video cases.
+    file: String,
+    /// Backend: ndarray, wgpu or cuda (as built).
+    #[arg(long, default_value = "ndarray", value_parser = cli::backend)]
+    backend: String,
+}
+
 fn run() -> Result<bool, String> {
-    let usage = "usage: hf_parity FILE [--backend ndarray|wgpu|cuda]";
-    let mut args = std::env::args().skip(1);
-    let (mut file, mut backend) = (None, "ndarray".to_string());
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--backend" => backend = args.next().ok_or(usage)?,
-            "-h" | "--help" => {
-                println!("{usage}");
-                return Ok(true);
-            }
-            _ if file.is_none() && !arg.starts_with("--") => file = Some(arg),
-            other => return Err(format!("unexpected argument `{other}`\n{usage}")),
-        }
-    }
-    let file = file.ok_or(usage)?;
+    let Cli { file, backend } = cli::parse_or_exit();
     let golden = GoldenFile::load(&file)?;
     probe(&backend)?;
     let (passed, failed) = match golden {

@@ -349,45 +349,58 @@ fn bench_shape<B: RopeBackend>(
     builtin_ms.map_or(f64::INFINITY, |b| b / fused_ms)
 }
 
+/// `rope_bench`'s flags.
+#[derive(clap::Parser, Debug)]
+#[command(
+    name = "rope_bench",
+    about = "Times burn-rotary's RoPE against a copy of the same bytes and Burn's RotaryEncoding"
+)]
+struct Cli {
+    /// Backend: ndarray, wgpu, cuda, or wgpu-kernel / cuda-kernel (no fusion: device-timed).
+    #[arg(long, default_value = "ndarray", value_parser = crate::cli::backend)]
+    backend: String,
+    /// Shape sets (cpu, gpu, all) or shape names (prefill,gqa), comma-separated
+    /// [default: gpu on cuda, else cpu].
+    #[arg(long)]
+    shapes: Option<String>,
+    /// Storage dtypes (f32, f16, bf16, all), comma-separated [default: all on cuda, else f32].
+    #[arg(long)]
+    dtype: Option<String>,
+    /// Calls per batch [default: 50 on cuda, else 5].
+    #[arg(long, value_parser = crate::cli::at_least_1)]
+    iters: Option<usize>,
+    /// GiB of outputs a batch may keep alive until its sync (caps --iters per shape).
+    #[arg(long, default_value_t = LIVE_OUTPUT_BYTES >> 30, value_parser = crate::cli::at_least_1)]
+    live_gib: usize,
+    /// Keep glibc's malloc thresholds (rows that allocate then include page faults).
+    #[arg(long)]
+    glibc_malloc: bool,
+}
+
 /// Runs the benchmark with command-line style arguments (without the program name) and
-/// prints its table.
+/// prints its table; `--help` prints the flags.
 ///
 /// # Errors
-/// An unknown flag or value, or a backend this build lacks, as a message with the usage line.
+/// An unknown flag or value (one line naming it), or a backend this build lacks.
 pub fn run(args: impl IntoIterator<Item = String>) -> Result<(), String> {
-    let usage = "usage: rope_bench [--backend ndarray|wgpu|cuda|wgpu-kernel|cuda-kernel] [--shapes cpu|gpu|all|NAME,..] [--dtype f32|f16|bf16|all|A,B] [--iters N] [--live-gib N] [--glibc-malloc]";
-    let mut args = args.into_iter();
-    let (mut backend, mut shapes, mut dtype, mut iters) = ("ndarray".to_string(), None, None, None);
-    let mut retain_memory = true;
-    let mut live_bytes = LIVE_OUTPUT_BYTES;
-    while let Some(arg) = args.next() {
-        let mut value = || {
-            args.next()
-                .ok_or_else(|| format!("{arg} needs a value\n{usage}"))
-        };
-        match arg.as_str() {
-            "--backend" => backend = value()?,
-            "--shapes" => shapes = Some(value()?),
-            "--dtype" => dtype = Some(value()?),
-            "--iters" => {
-                let text = value()?;
-                let n = text.parse::<usize>().ok().filter(|&n| n > 0);
-                iters =
-                    Some(n.ok_or_else(|| {
-                        format!("--iters must be a positive integer, got `{text}`")
-                    })?);
-            }
-            "--live-gib" => {
-                let text = value()?;
-                let n = text.parse::<usize>().ok().filter(|&n| n > 0);
-                live_bytes = n.map(|n| n << 30).ok_or_else(|| {
-                    format!("--live-gib must be a positive integer, got `{text}`")
-                })?;
-            }
-            "--glibc-malloc" => retain_memory = false,
-            _ => return Err(format!("unexpected argument `{arg}`\n{usage}")),
+    let usage = "see rope_bench --help";
+    let args = std::iter::once("rope_bench".to_string()).chain(args);
+    let Cli {
+        backend,
+        shapes,
+        dtype,
+        iters,
+        live_gib,
+        glibc_malloc,
+    } = match crate::cli::parse(args) {
+        Ok(cli) => cli,
+        Err(crate::cli::CliExit::Help(text)) => {
+            print!("{text}");
+            return Ok(());
         }
-    }
+        Err(crate::cli::CliExit::Error(line)) => return Err(line),
+    };
+    let (retain_memory, live_bytes) = (!glibc_malloc, live_gib << 30);
     let gpu = backend.starts_with("cuda");
     // Comma lists of sets (`cpu`, `gpu`, `all`) or shape names, and of dtypes.
     let mut picked: Vec<&'static Shape> = Vec::new();
