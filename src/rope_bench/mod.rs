@@ -212,7 +212,14 @@ impl BackendTask for Bench {
         );
         for knob in ["BURN_ROTARY_HEADS_PER_UNIT", "BURN_ROTARY_PLANES_PER_CUBE"] {
             if let Ok(value) = std::env::var(knob) {
-                println!("launch override: {knob}={value}");
+                // The launcher ignores what is not a positive integer: say so here.
+                let valid = value.trim().parse::<usize>().is_ok_and(|n| n > 0);
+                let note = if valid {
+                    ""
+                } else {
+                    " (ignored: not a positive integer)"
+                };
+                println!("launch override: {knob}={value}{note}");
             }
         }
         println!(

@@ -25,7 +25,7 @@ impl Tuning {
             let read = |name: &str| {
                 std::env::var(name)
                     .ok()
-                    .and_then(|v| v.parse::<usize>().ok())
+                    .and_then(|v| v.trim().parse::<usize>().ok())
                     .filter(|&v| v > 0)
             };
             Tuning {
