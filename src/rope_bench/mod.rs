@@ -55,6 +55,7 @@ use burn_rotary::{AxisOrder, Positions, RopeBackend, RopeConfig};
 use clock::{Clock, Timing};
 
 /// One benchmark shape: q, and k (GQA when its head count differs).
+#[derive(Debug)]
 struct Shape {
     name: &'static str,
     q: [usize; 4],
@@ -356,6 +357,60 @@ fn bench_shape<B: RopeBackend>(
     builtin_ms.map_or(f64::INFINITY, |b| b / fused_ms)
 }
 
+/// Shapes picked on the command line, each once.
+#[derive(Debug, Clone)]
+struct ShapeList(Vec<&'static Shape>);
+
+/// Storage dtypes picked on the command line, each once.
+#[derive(Debug, Clone)]
+struct DtypeList(Vec<DType>);
+
+/// A comma list of shape sets (`cpu`, `gpu`, `all`) and shape names.
+fn shape_list(list: &str) -> Result<ShapeList, String> {
+    let mut picked: Vec<&'static Shape> = Vec::new();
+    for name in list.split(',') {
+        let set: Vec<&'static Shape> = match name {
+            "cpu" => CPU_SHAPES.iter().collect(),
+            "gpu" => GPU_SHAPES.iter().collect(),
+            "all" => CPU_SHAPES.iter().chain(GPU_SHAPES.iter()).collect(),
+            _ => CPU_SHAPES
+                .iter()
+                .chain(GPU_SHAPES.iter())
+                .filter(|s| s.name == name)
+                .collect(),
+        };
+        if set.is_empty() {
+            return Err(format!("unknown shape or shape set `{name}`"));
+        }
+        for shape in set {
+            if !picked.iter().any(|p| p.name == shape.name) {
+                picked.push(shape);
+            }
+        }
+    }
+    Ok(ShapeList(picked))
+}
+
+/// A comma list of dtypes (`f32`, `f16`, `bf16`, `all`).
+fn dtype_list(list: &str) -> Result<DtypeList, String> {
+    let mut dtypes = Vec::new();
+    for name in list.split(',') {
+        let set = match name {
+            "f32" => vec![DType::F32],
+            "f16" => vec![DType::F16],
+            "bf16" => vec![DType::BF16],
+            "all" => vec![DType::F32, DType::BF16, DType::F16],
+            other => return Err(format!("unknown dtype `{other}`")),
+        };
+        for d in set {
+            if !dtypes.contains(&d) {
+                dtypes.push(d);
+            }
+        }
+    }
+    Ok(DtypeList(dtypes))
+}
+
 /// `rope_bench`'s flags.
 #[derive(clap::Parser, Debug)]
 #[command(
@@ -368,11 +423,11 @@ struct Cli {
     backend: String,
     /// Shape sets (cpu, gpu, all) or shape names (prefill,gqa), comma-separated
     /// [default: gpu on cuda, else cpu].
-    #[arg(long)]
-    shapes: Option<String>,
+    #[arg(long, value_parser = shape_list)]
+    shapes: Option<ShapeList>,
     /// Storage dtypes (f32, f16, bf16, all), comma-separated [default: all on cuda, else f32].
-    #[arg(long)]
-    dtype: Option<String>,
+    #[arg(long, value_parser = dtype_list)]
+    dtype: Option<DtypeList>,
     /// Calls per batch [default: 50 on cuda, else 5].
     #[arg(long, value_parser = crate::cli::at_least_1)]
     iters: Option<usize>,
@@ -390,7 +445,6 @@ struct Cli {
 /// # Errors
 /// An unknown flag or value (one line naming it), or a backend this build lacks.
 pub fn run(args: impl IntoIterator<Item = String>) -> Result<(), String> {
-    let usage = "see rope_bench --help";
     let args = std::iter::once("rope_bench".to_string()).chain(args);
     let Cli {
         backend,
@@ -409,52 +463,11 @@ pub fn run(args: impl IntoIterator<Item = String>) -> Result<(), String> {
     };
     let (retain_memory, live_bytes) = (!glibc_malloc, live_gib << 30);
     let gpu = backend.starts_with("cuda");
-    // Comma lists of sets (`cpu`, `gpu`, `all`) or shape names, and of dtypes.
-    let mut picked: Vec<&'static Shape> = Vec::new();
-    for name in shapes
-        .as_deref()
-        .unwrap_or(if gpu { "gpu" } else { "cpu" })
-        .split(',')
-    {
-        let set: Vec<&'static Shape> = match name {
-            "cpu" => CPU_SHAPES.iter().collect(),
-            "gpu" => GPU_SHAPES.iter().collect(),
-            "all" => CPU_SHAPES.iter().chain(GPU_SHAPES.iter()).collect(),
-            _ => CPU_SHAPES
-                .iter()
-                .chain(GPU_SHAPES.iter())
-                .filter(|s| s.name == name)
-                .collect(),
-        };
-        if set.is_empty() {
-            return Err(format!("unknown shape or shape set `{name}`\n{usage}"));
-        }
-        for shape in set {
-            if !picked.iter().any(|p| p.name == shape.name) {
-                picked.push(shape);
-            }
-        }
-    }
-    let shapes = picked;
-    let mut dtypes = Vec::new();
-    for name in dtype
-        .as_deref()
-        .unwrap_or(if gpu { "all" } else { "f32" })
-        .split(',')
-    {
-        let set = match name {
-            "f32" => vec![DType::F32],
-            "f16" => vec![DType::F16],
-            "bf16" => vec![DType::BF16],
-            "all" => vec![DType::F32, DType::BF16, DType::F16],
-            other => return Err(format!("unknown dtype `{other}`\n{usage}")),
-        };
-        for d in set {
-            if !dtypes.contains(&d) {
-                dtypes.push(d);
-            }
-        }
-    }
+    // The defaults are valid lists.
+    let ShapeList(shapes) = shapes
+        .unwrap_or_else(|| shape_list(if gpu { "gpu" } else { "cpu" }).expect("valid default"));
+    let DtypeList(dtypes) = dtype
+        .unwrap_or_else(|| dtype_list(if gpu { "all" } else { "f32" }).expect("valid default"));
     let iters = iters.unwrap_or(if gpu { 50 } else { 5 });
     probe(&backend)?;
     if retain_memory {
