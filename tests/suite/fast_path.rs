@@ -300,15 +300,12 @@ pub fn half_precision_storage<B: RopeBackend>(device: &B::Device) {
 pub fn pitched_table_rows<B: RopeBackend>(device: &B::Device) {
     use burn::tensor::TensorCreationOptions;
     use burn_rotary::table::{build_table, table_rows};
-    use burn_rotary::{PositionsPrimitive, RopeSpec};
+    use burn_rotary::{default_inv_freq, PositionsPrimitive, RopeSpec};
 
     fresh_seed::<B>(device);
     let (head_dim, rotary_dim, max_positions) = (40, 24, 4096);
     let half = rotary_dim / 2;
-    let inv_freq: Vec<f64> = (0..half)
-        .map(|i| 10_000f64.powf(-2.0 * i as f64 / rotary_dim as f64))
-        .collect();
-    let packed = build_table(&inv_freq, 1.0, max_positions);
+    let packed = build_table(&default_inv_freq(10_000.0, rotary_dim), 1.0, max_positions);
     let rows = table_rows(max_positions);
     let pitch = 16;
     let packed_values = packed.to_vec::<f32>().unwrap();
