@@ -1,45 +1,120 @@
 //! Trains a small decoder-only transformer whose attention rotates q and k with
-//! `burn_rotary::Rope`, with Burn's `Autodiff` backend and AdamW.
+//! `burn_rotary::Rope`, on `burn-train`'s learner (AdamW, metrics, a checkpoint per epoch), on
+//! one device or data-parallel over several with Burn's multi-device strategy.
 //!
 //! ```text
-//! cargo run --release --example train -- [--backend ndarray|wgpu|cuda] [--steps N]
-//!     [--text FILE] [--out DIR] [--resume] [--eval]
-//!     [--batch-size N] [--seq-len N] [--lr X] [--seed N]
-//!     [--layers N] [--d-model N] [--heads N] [--kv-heads N] [--d-ff N] [--untied] [--pairs N]
+//! cargo run --release --example train -- [--backend ndarray|wgpu|cuda] [--devices N]
+//!     [--steps N] [--steps-per-epoch N] [--text FILE] [--out DIR] [--resume | --eval] ...
 //! ```
+//! (`--help` lists every flag.)
 //!
 //! The default task is synthetic key-value retrieval in periodic filler, generated from a seed
 //! (see `burn_rotary_suite::data::Retrieval`); `--text FILE` trains a character-level model on
 //! any UTF-8 file instead. The backend name becomes the type parameter of the generic
 //! `TrainTask::run` below; nothing else changes between backends.
 //!
-//! Writes `model.json`, `train.json`, `model.mpk`, `optimizer.mpk`, `losses.csv` and
-//! `loss.svg` to `--out` (default `results/train`). `--resume` trains `--steps` more steps from
-//! them; `--eval` loads the model and evaluates it on the fixed evaluation set, giving the
-//! numbers printed at the end of training. The last line is `loss: start X end Y`: the first
-//! and the last step's training loss.
+//! Writes `model.json`, `train.json`, `model.mpk`, `losses.csv`, `loss.svg` and the learner's
+//! `checkpoint/` (model, optimiser and schedule of the last epochs) and metric logs to `--out`
+//! (default `results/train`). The run works in a copy of that folder and puts it in place only
+//! when it succeeds: a run that fails or diverges leaves what an earlier run wrote. `--resume`
+//! trains `--steps` more steps from the last epoch's checkpoint (after checking that
+//! `model.json` and the text are those it was trained with); `--eval` evaluates the saved model
+//! on the fixed evaluation set. The last line is `loss: start X end Y`: the first and the last
+//! step's training loss.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
-use burn::module::{AutodiffModule, Module};
-use burn::tensor::backend::AutodiffBackend;
+use burn::module::Module;
+use burn::tensor::backend::{AutodiffBackend, Backend, Device as _, DeviceId};
 use burn_rotary::{RopeBackend, RopeConfig};
 use burn_rotary_suite::backend_choice::{run_train_on, TrainTask};
-use burn_rotary_suite::checkpoint::{Checkpoint, TrainState};
+use burn_rotary_suite::checkpoint::{fnv1a, Checkpoint, Staging, TrainState};
+use burn_rotary_suite::cli::{self, at_least_1, positive};
 use burn_rotary_suite::data::{Retrieval, Task, TaskSpec};
-use burn_rotary_suite::model::{Transformer, TransformerConfig};
+use burn_rotary_suite::model::TransformerConfig;
 use burn_rotary_suite::plot::LineChart;
 use burn_rotary_suite::scaling_bench::AlignedAlloc;
-use burn_rotary_suite::train::{evaluate, train, Eval, TrainConfig, TrainReport};
+use burn_rotary_suite::train::learner::{fit, RunPlan};
+use burn_rotary_suite::train::{evaluate, Eval, TrainConfig, TrainReport};
+use clap::Parser;
 
 /// Same numbers for a given seed on every run: NdArray's SIMD `recip` depends on buffer
 /// alignment (see `burn_rotary_suite::scaling_bench::AlignedAlloc`).
 #[global_allocator]
 static ALLOC: AlignedAlloc = AlignedAlloc;
 
-const USAGE: &str = "usage: train [--backend ndarray|wgpu|cuda] [--steps N] [--text FILE] \
-    [--out DIR] [--resume] [--eval] [--batch-size N] [--seq-len N] [--lr X] [--seed N] \
-    [--layers N] [--d-model N] [--heads N] [--kv-heads N] [--d-ff N] [--untied] [--pairs N]";
+/// Trains a small transformer with RoPE on burn-train's learner.
+#[derive(Parser, Debug)]
+#[command(name = "train")]
+struct Cli {
+    /// Backend: ndarray, wgpu or cuda.
+    #[arg(long, default_value = "ndarray", value_parser = cli::backend)]
+    backend: String,
+    /// Data-parallel workers, one per device of the backend (Burn's multi-device strategy);
+    /// on ndarray, whose one device is the CPU, the workers share it.
+    #[arg(long, default_value_t = 1, value_parser = at_least_1)]
+    devices: usize,
+    /// Optimiser steps of this run (default 600).
+    #[arg(long, value_parser = at_least_1)]
+    steps: Option<usize>,
+    /// Steps per epoch: the learner evaluates and checkpoints after each (default 100, or the
+    /// whole run if shorter); must divide --steps.
+    #[arg(long, value_parser = at_least_1)]
+    steps_per_epoch: Option<usize>,
+    /// Print a progress line every this many steps (0: none).
+    #[arg(long, default_value_t = 50, value_parser = cli::count)]
+    log_every: usize,
+    /// Train a character-level model on this UTF-8 text instead of the retrieval task.
+    #[arg(long)]
+    text: Option<PathBuf>,
+    /// Folder of the run.
+    #[arg(long, default_value = "results/train")]
+    out: PathBuf,
+    /// Train --steps more steps from the run in --out.
+    #[arg(long, conflicts_with = "eval")]
+    resume: bool,
+    /// Evaluate the run in --out on its fixed evaluation set.
+    #[arg(long)]
+    eval: bool,
+    /// Sequences per global batch (split equally between the devices).
+    #[arg(long, default_value_t = 16, value_parser = at_least_1)]
+    batch_size: usize,
+    /// Training context length in tokens.
+    #[arg(long, default_value_t = 64, value_parser = at_least_1)]
+    seq_len: usize,
+    /// Peak learning rate.
+    #[arg(long, default_value_t = 1e-2, value_parser = positive)]
+    lr: f64,
+    /// Seed of the data.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Transformer blocks.
+    #[arg(long, default_value_t = 2, value_parser = at_least_1)]
+    layers: usize,
+    /// Model width.
+    #[arg(long, default_value_t = 64, value_parser = at_least_1)]
+    d_model: usize,
+    /// Attention heads.
+    #[arg(long, default_value_t = 4, value_parser = at_least_1)]
+    heads: usize,
+    /// Key-value heads (grouped-query attention).
+    #[arg(long, default_value_t = 2, value_parser = at_least_1)]
+    kv_heads: usize,
+    /// Feed-forward width.
+    #[arg(long, default_value_t = 128, value_parser = at_least_1)]
+    d_ff: usize,
+    /// An output head of its own instead of the transposed embedding.
+    #[arg(long)]
+    untied: bool,
+    /// Records per sequence of the retrieval task (one is queried, the others distract).
+    #[arg(long, default_value_t = 1, value_parser = at_least_1)]
+    pairs: usize,
+    /// Recall queries planted in each training sequence of the retrieval task (dense
+    /// supervision of the lookup; the evaluation sequences hold only the final query).
+    #[arg(long, default_value_t = 4, value_parser = cli::count)]
+    queries: usize,
+}
 
 #[derive(Clone, Copy, PartialEq)]
 enum Mode {
@@ -48,12 +123,18 @@ enum Mode {
     Eval,
 }
 
+/// The largest model and batch the example accepts: beyond them a typo, not a run.
+const MAX_PARAMS: usize = 1 << 30;
+const MAX_SCORES: usize = 1 << 31;
+
 struct Args {
     backend: String,
+    devices: usize,
+    log_every: usize,
     mode: Mode,
     checkpoint: Checkpoint,
-    /// `--steps`, which also applies to a resumed run.
     steps: Option<usize>,
+    steps_per_epoch: Option<usize>,
     model: TransformerConfig,
     train: TrainConfig,
     task: TaskSpec,
@@ -71,52 +152,67 @@ impl TrainTask for Args {
             Mode::New => {
                 let state = TrainState {
                     train: self.train,
-                    task: self.task,
+                    task: self.task.clone(),
                     steps_done: 0,
+                    steps_per_epoch: 0,
+                    fingerprint: Default::default(),
                 };
                 (self.model, state)
             }
             Mode::Resume | Mode::Eval => self.checkpoint.load_configs()?,
         };
-        if let Some(steps) = self.steps {
-            state.train.steps = steps;
-        }
-        let task = state.task.load()?;
+        let task = Arc::new(state.task.load()?);
         let eval_set = state.train.eval_set(&task, state.train.seq_len);
-        let evaluate = |model: &Transformer<B>| evaluate(&model.valid(), &eval_set, &device);
         let eval_what = format!(
             "fixed set of {} sequences of {} tokens",
             eval_set.len() * state.train.batch_size,
             state.train.seq_len
         );
-
-        let mut optimizer = state.train.optimizer().init::<B, Transformer<B>>();
-        let model = match self.mode {
-            Mode::New => {
-                B::seed(&device, state.train.seed);
-                model_config.init::<B>(&device)
-            }
-            Mode::Resume | Mode::Eval => self.checkpoint.load_model(&model_config, &device)?,
-        };
         if self.mode == Mode::Eval {
-            let eval = evaluate(&model);
+            let model = self
+                .checkpoint
+                .load_model::<B::InnerBackend>(&model_config, &device)?;
             println!(
                 "model of {} ({} steps) on {}",
                 self.checkpoint.dir().display(),
                 state.steps_done,
                 B::name(&device)
             );
-            println!("eval ({eval_what}): {eval}");
+            println!(
+                "eval ({eval_what}): {}",
+                evaluate(&model, &eval_set, &device)
+            );
             return Ok(());
         }
         if self.mode == Mode::Resume {
-            optimizer = self.checkpoint.load_optimizer(optimizer, &device)?;
+            state.check_resumable(&self.checkpoint, &state.task)?;
         }
+        state.train.steps = self.steps.unwrap_or(state.train.steps);
+        let steps_per_epoch = epoch_length(&state, self.steps_per_epoch)?;
+        let devices = devices::<B>(&self.backend, self.devices)?;
+        if !state.train.batch_size.is_multiple_of(devices.len()) {
+            return Err(format!(
+                "--batch-size {} is not a multiple of --devices {} (each device takes an equal \
+                 share of every batch)",
+                state.train.batch_size,
+                devices.len()
+            ));
+        }
+        let staging = Staging::begin(self.checkpoint.dir(), self.mode == Mode::Resume)?;
+        let work = Checkpoint::new(staging.work());
 
+        let model = match self.mode {
+            Mode::Resume => work.load_model::<B>(&model_config, &device)?,
+            _ => {
+                B::seed(&device, state.train.seed);
+                model_config.init::<B>(&device)
+            }
+        };
         let cfg = &state.train;
         println!(
-            "training on {} for {} steps{}: {} parameters ({} layers, d_model {}, {} heads, {} \
-             kv heads, {}), batch {} x {} tokens, task: {}",
+            "training on {} x {} for {} steps{}: {} parameters ({} layers, d_model {}, {} heads, \
+             {} kv heads, {}), batch {} x {} tokens, epochs of {steps_per_epoch} steps, task: {}",
+            devices.len(),
             B::name(&device),
             cfg.steps,
             match state.steps_done {
@@ -133,24 +229,99 @@ impl TrainTask for Args {
             cfg.seq_len,
             task.describe()
         );
-        let (model, report) = train(
+        let plan = RunPlan {
+            steps_per_epoch,
+            epochs_done: state.steps_done / steps_per_epoch,
+            devices,
+            log_every: self.log_every,
+        };
+        let (model, report) = fit(
             model,
-            &mut optimizer,
-            &task,
+            task.clone(),
             cfg,
-            state.steps_done,
-            true,
-            &device,
+            eval_set.clone(),
+            &plan,
+            work.dir(),
         );
-        let eval = evaluate(&model);
+        if let Some((step, loss)) = report.losses.iter().find(|(_, l)| !l.is_finite()) {
+            return Err(format!(
+                "training diverged (loss {loss} at step {step}); {} is left as it was",
+                self.checkpoint.dir().display()
+            ));
+        }
+        let eval = evaluate(&model, &eval_set, &device);
 
         state.steps_done += cfg.steps;
-        self.checkpoint.save(&model, &model_config, &state)?;
-        self.checkpoint.save_optimizer(&optimizer)?;
-        let plot = write_losses(&self.checkpoint, &report, task.vocab_size())?;
+        state.steps_per_epoch = steps_per_epoch;
+        state.fingerprint.data = match &state.task {
+            TaskSpec::Text(path) => Some(fnv1a(&std::fs::read(path).map_err(|e| e.to_string())?)),
+            TaskSpec::Retrieval(_) => None,
+        };
+        work.save(&model, &model_config, &state)?;
+        let plot = write_losses(&work, &report, task.vocab_size())?;
+        staging.commit()?;
+        let plot = self
+            .checkpoint
+            .path(plot.file_name().unwrap().to_str().unwrap());
         summary(&report, &eval, &eval_what, &task, &self.checkpoint, &plot);
         Ok(())
     }
+}
+
+/// Steps per epoch: `--steps-per-epoch`, the saved run's when resuming, else 100 or the whole
+/// run if shorter; it must divide the run's steps.
+fn epoch_length(state: &TrainState, asked: Option<usize>) -> Result<usize, String> {
+    let steps = state.train.steps;
+    let length = match (state.steps_per_epoch, asked) {
+        (0, Some(n)) => n,
+        (0, None) => steps.min(100),
+        (saved, Some(n)) if n != saved => {
+            return Err(format!(
+                "--steps-per-epoch {n}: the run being resumed has epochs of {saved} steps"
+            ))
+        }
+        (saved, _) => saved,
+    };
+    if !steps.is_multiple_of(length) {
+        return Err(format!(
+            "--steps {steps} is not a whole number of epochs of {length} steps \
+             (--steps-per-epoch)"
+        ));
+    }
+    Ok(length)
+}
+
+/// `count` devices of `B`: devices `0..count` of the default device's kind (wgpu: discrete GPUs
+/// `0..count`); on ndarray, whose one device is the CPU, `count` workers on it (at most one per
+/// core).
+fn devices<B: Backend>(backend: &str, count: usize) -> Result<Vec<B::Device>, String> {
+    let first = B::Device::default();
+    if count == 1 {
+        return Ok(vec![first]);
+    }
+    if backend == "ndarray" {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        return match count <= cores {
+            true => Ok(vec![first; count]),
+            false => Err(format!(
+                "--devices {count}: ndarray runs its workers on the CPU, which has {cores} cores"
+            )),
+        };
+    }
+    // wgpu's default device has no index: its devices are numbered per kind, discrete GPUs 0.
+    let kind = match backend {
+        "wgpu" => 0,
+        _ => first.to_id().type_id,
+    };
+    let available = B::device_count(kind);
+    if count > available {
+        return Err(format!(
+            "--devices {count}: {backend} has {available} device(s) of that kind here"
+        ));
+    }
+    Ok((0..count)
+        .map(|i| B::Device::from_id(DeviceId::new(kind, i as u16)))
+        .collect())
 }
 
 fn describe_rope(rope: &RopeConfig) -> String {
@@ -215,7 +386,7 @@ fn summary(
 ) {
     let tokens = report.tokens_per_second * report.seconds;
     println!(
-        "trained {} steps ({:.0} tokens) in {:.1} s: {:.0} tokens/s",
+        "trained {} steps ({:.0} tokens) in {:.1} s (evaluations included): {:.0} tokens/s",
         report.losses.len(),
         tokens,
         report.seconds,
@@ -230,7 +401,7 @@ fn summary(
     }
     println!("eval ({eval_what}): {eval}");
     println!(
-        "saved model.json, train.json, model.mpk, optimizer.mpk, losses.csv to {}",
+        "saved model.json, train.json, model.mpk, losses.csv, checkpoint/ to {}",
         checkpoint.dir().display()
     );
     println!("loss curve: {}", plot.display());
@@ -241,69 +412,111 @@ fn summary(
     );
 }
 
-fn parse() -> Result<Args, String> {
-    let mut args = std::env::args().skip(1);
-    let (mut backend, mut out, mut mode) =
-        ("ndarray".to_string(), "results/train".into(), Mode::New);
-    let (mut steps, mut text) = (None, None);
-    let mut train = TrainConfig::new();
-    let mut retrieval = Retrieval::default();
-    let mut model = TransformerConfig::new(0, RopeConfig::new(0)).with_n_kv_heads(Some(2));
-    while let Some(arg) = args.next() {
-        let mut value = || {
-            args.next()
-                .ok_or_else(|| format!("{arg} needs a value\n{USAGE}"))
-        };
-        fn number<T: std::str::FromStr>(arg: &str, v: String) -> Result<T, String>
-        where
-            T::Err: std::fmt::Display,
-        {
-            v.parse().map_err(|e| format!("{arg} {v}: {e}"))
-        }
-        match arg.as_str() {
-            "--backend" => backend = value()?,
-            "--out" => out = PathBuf::from(value()?),
-            "--text" => text = Some(PathBuf::from(value()?)),
-            "--resume" => mode = Mode::Resume,
-            "--eval" => mode = Mode::Eval,
-            "--steps" => steps = Some(number(&arg, value()?)?),
-            "--batch-size" => train.batch_size = number(&arg, value()?)?,
-            "--seq-len" => train.seq_len = number(&arg, value()?)?,
-            "--seed" => train.seed = number(&arg, value()?)?,
-            "--lr" => train.learning_rate = number(&arg, value()?)?,
-            "--layers" => model.n_layers = number(&arg, value()?)?,
-            "--d-model" => model.d_model = number(&arg, value()?)?,
-            "--heads" => model.n_heads = number(&arg, value()?)?,
-            "--kv-heads" => model.n_kv_heads = Some(number(&arg, value()?)?),
-            "--d-ff" => model.d_ff = number(&arg, value()?)?,
-            "--untied" => model.tied_head = false,
-            "--pairs" => retrieval.n_pairs = number(&arg, value()?)?,
-            "-h" | "--help" => return Err(USAGE.to_string()),
-            _ => return Err(format!("unexpected argument `{arg}`\n{USAGE}")),
-        }
-    }
-    let task = match text {
+/// The run the command line asks for, every value checked against the others and the data.
+fn args(cli: Cli) -> Result<Args, String> {
+    let mode = match (cli.resume, cli.eval) {
+        (true, _) => Mode::Resume,
+        (_, true) => Mode::Eval,
+        _ => Mode::New,
+    };
+    let train = TrainConfig::new()
+        .with_batch_size(cli.batch_size)
+        .with_seq_len(cli.seq_len)
+        .with_learning_rate(cli.lr)
+        .with_seed(cli.seed);
+    let retrieval = Retrieval {
+        n_pairs: cli.pairs,
+        train_queries: cli.queries,
+        ..Retrieval::default()
+    };
+    let task = match cli.text.clone() {
         Some(path) => TaskSpec::Text(path),
         None => TaskSpec::Retrieval(retrieval),
     };
+    let mut model = TransformerConfig::new(0, RopeConfig::new(0))
+        .with_n_layers(cli.layers)
+        .with_d_model(cli.d_model)
+        .with_n_heads(cli.heads)
+        .with_n_kv_heads(Some(cli.kv_heads))
+        .with_d_ff(cli.d_ff)
+        .with_tied_head(!cli.untied);
     if mode == Mode::New {
-        model.vocab_size = task.load()?.vocab_size();
-        model.rope = RopeConfig::new(model.head_dim());
-        model.validate()?;
+        let loaded = task.load()?;
+        check_data(&cli, &loaded)?;
+        model.vocab_size = loaded.vocab_size();
+        model.rope = RopeConfig::new(model.head_dim().max(1));
+        model.validate().map_err(|e| {
+            format!(
+                "--d-model {} / --heads {} / --kv-heads {}: {e}",
+                cli.d_model, cli.heads, cli.kv_heads
+            )
+        })?;
+        check_size(&cli, model.vocab_size)?;
     }
     Ok(Args {
-        backend,
+        backend: cli.backend,
+        devices: cli.devices,
+        log_every: cli.log_every,
         mode,
-        checkpoint: Checkpoint::new(out),
-        steps,
+        checkpoint: Checkpoint::new(cli.out),
+        steps: cli.steps,
+        steps_per_epoch: cli.steps_per_epoch,
         model,
         train,
         task,
     })
 }
 
+/// The sequence length and the retrieval records against the task.
+fn check_data(cli: &Cli, task: &Task) -> Result<(), String> {
+    match task {
+        Task::Retrieval(r) if r.n_pairs > r.n_keys => Err(format!(
+            "--pairs {}: the task has {} keys, so at most {} records",
+            r.n_pairs, r.n_keys, r.n_keys
+        )),
+        Task::Retrieval(r) if cli.seq_len < r.min_seq() => Err(format!(
+            "--seq-len {}: {} retrieval records and the query need at least {} tokens",
+            cli.seq_len,
+            r.n_pairs,
+            r.min_seq()
+        )),
+        Task::Text(t) if t.len() <= cli.seq_len + 1 => Err(format!(
+            "--text {}: {} characters, too short for one sequence of --seq-len {} (+1 target)",
+            cli.text.as_ref().unwrap().display(),
+            t.len(),
+            cli.seq_len
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// A model and batch this example can hold: at most 2^30 parameters and 2^31 attention scores
+/// per batch.
+fn check_size(cli: &Cli, vocab: usize) -> Result<(), String> {
+    let (d, f, l) = (cli.d_model as f64, cli.d_ff as f64, cli.layers as f64);
+    let params =
+        vocab as f64 * d * if cli.untied { 2.0 } else { 1.0 } + l * (4.0 * d * d + 3.0 * d * f);
+    if params > MAX_PARAMS as f64 {
+        return Err(format!(
+            "--d-model {} / --d-ff {} / --layers {}: about {params:.1e} parameters, more than \
+             this example trains ({MAX_PARAMS})",
+            cli.d_model, cli.d_ff, cli.layers
+        ));
+    }
+    let scores = cli.batch_size as f64 * cli.heads as f64 * (cli.seq_len as f64).powi(2);
+    if scores > MAX_SCORES as f64 {
+        return Err(format!(
+            "--batch-size {} x --heads {} x --seq-len {}^2: {scores:.1e} attention scores per \
+             batch, more than this example holds ({MAX_SCORES})",
+            cli.batch_size, cli.heads, cli.seq_len
+        ));
+    }
+    Ok(())
+}
+
 fn main() {
-    let result = parse().and_then(|args| run_train_on(&args.backend.clone(), args)?);
+    let cli: Cli = cli::parse_or_exit();
+    let result = args(cli).and_then(|args| run_train_on(&args.backend.clone(), args)?);
     if let Err(message) = result {
         eprintln!("error: {message}");
         std::process::exit(2);

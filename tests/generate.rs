@@ -209,6 +209,8 @@ where
         train: train_config,
         task: TaskSpec::Retrieval(retrieval),
         steps_done: 5,
+        steps_per_epoch: 0,
+        fingerprint: Default::default(),
     };
     let checkpoint = Checkpoint::new(&dir);
     checkpoint.save(&model, &config, &state).unwrap();

@@ -1,4 +1,10 @@
-//! The training loop and evaluation, generic over the backend.
+//! Training and evaluation, generic over the backend: a plain loop ([`train`], what the
+//! benchmarks use) and `burn-train`'s learner ([`learner::fit`], what the training example
+//! uses, on one device or several).
+
+pub mod learner;
+pub mod loader;
+pub mod renderer;
 
 use std::time::Instant;
 
@@ -7,7 +13,7 @@ use burn::grad_clipping::GradientClippingConfig;
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::{AdamWConfig, GradientsParams, Optimizer};
 use burn::tensor::backend::{AutodiffBackend, Backend};
-use burn::tensor::{Tensor, TensorData};
+use burn::tensor::{Int, Tensor, TensorData};
 use burn_rotary::RopeBackend;
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -139,27 +145,36 @@ pub fn loss<B: RopeBackend>(
     device: &B::Device,
 ) -> (Tensor<B, 1>, Tensor<B, 3>) {
     let (tokens, targets) = batch.to_tensors::<B>(device);
+    lm_loss(model, tokens, targets)
+}
+
+/// Mean next-token cross-entropy of `model` on `tokens` against `targets`, and the logits.
+///
+/// # Shapes
+/// - `tokens`, `targets`: `[batch, seq]`
+/// - output: `([1], [batch, seq, vocab_size])`
+pub fn lm_loss<B: RopeBackend>(
+    model: &Transformer<B>,
+    tokens: Tensor<B, 2, Int>,
+    targets: Tensor<B, 2, Int>,
+) -> (Tensor<B, 1>, Tensor<B, 3>) {
+    let device = tokens.device();
     let logits = model.forward(tokens);
     let [b, s, v] = logits.dims();
     let loss = CrossEntropyLossConfig::new()
-        .init(device)
+        .init(&device)
         .forward(logits.clone().reshape([b * s, v]), targets.reshape([b * s]));
     (loss, logits)
 }
 
-/// Cross-entropy of the last position against the retrieval answers (zero for text).
-fn answer_loss<B: RopeBackend>(
-    logits: Tensor<B, 3>,
-    batch: &HostBatch,
-    device: &B::Device,
-) -> Tensor<B, 1> {
-    if batch.answers.is_empty() {
-        return Tensor::zeros([1], device);
-    }
+/// Cross-entropy of the last position against the retrieval `answers`.
+///
+/// # Shapes
+/// - `logits`: `[batch, seq, vocab_size]`, `answers`: `[batch]`
+pub fn answer_loss<B: Backend>(logits: Tensor<B, 3>, answers: Tensor<B, 1, Int>) -> Tensor<B, 1> {
     let [b, s, v] = logits.dims();
-    let answers = Tensor::from_data(TensorData::new(batch.answers.clone(), [b]), device);
     CrossEntropyLossConfig::new()
-        .init(device)
+        .init(&logits.device())
         .forward(logits.narrow(1, s - 1, 1).reshape([b, v]), answers)
 }
 
@@ -261,7 +276,13 @@ where
         let (loss, logits) = loss(&model, &batch, device);
         // The answer is one token in `seq`: its own term keeps retrieval from being drowned
         // out by the (easier) filler. The reported loss stays the plain mean.
-        let objective = loss.clone() + answer_loss(logits, &batch, device);
+        let objective = match batch.answers.is_empty() {
+            true => loss.clone(),
+            false => {
+                let answers = TensorData::new(batch.answers.clone(), [batch.batch]);
+                loss.clone() + answer_loss(logits, Tensor::from_data(answers, device))
+            }
+        };
         let grads = GradientsParams::from_grads(objective.backward(), &model);
         model = optimizer.step(config.learning_rate_at(first_step, i), model, grads);
         let (step, value) = (first_step + i + 1, scalar(loss.inner()));
