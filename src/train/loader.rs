@@ -154,7 +154,7 @@ impl<B: Backend> DataLoader<B, LmBatch<B>> for StepLoader<B> {
     /// If `start` or `end` does not fall on a slot boundary, or the range is empty.
     fn slice(&self, start: usize, end: usize) -> Arc<dyn DataLoader<B, LmBatch<B>>> {
         assert!(
-            start % self.steps == 0 && end % self.steps == 0 && start < end,
+            start.is_multiple_of(self.steps) && end.is_multiple_of(self.steps) && start < end,
             "StepLoader::slice: items {start}..{end} are not whole slots of {} steps (the global \
              batch must be a multiple of the number of workers)",
             self.steps

@@ -4,6 +4,7 @@
 
 pub mod learner;
 pub mod loader;
+pub mod metrics;
 pub mod renderer;
 
 use std::time::Instant;

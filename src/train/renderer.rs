@@ -10,7 +10,7 @@ use burn_train::renderer::{
     MetricsRendererTraining, ProgressType, TrainingProgress,
 };
 
-use super::learner::StepLosses;
+use super::metrics::StepLosses;
 
 /// Prints `step 200/600 | loss 2.3117 | lr 9.1e-3 | 15880 tok/s` every `every` steps (the mean
 /// loss since the last line) and `eval after step 200 | Loss 2.2950 | Retrieval accuracy 41.4 %`
@@ -106,11 +106,14 @@ impl MetricsRendererTraining for LineRenderer {
         let mean = self.losses.mean(self.last_step + 1..=step);
         self.last_step = step;
         let get = |name: &str| self.train.get(name).copied().unwrap_or(f64::NAN);
+        let rate = match get("Tokens per second") {
+            r if r.is_finite() => format!("{r:.0}"),
+            _ => "-".to_string(),
+        };
         println!(
-            "step {step}/{} | loss {mean:.4} | lr {:.2e} | {:.0} tok/s",
+            "step {step}/{} | loss {mean:.4} | lr {:.2e} | {rate} tok/s",
             self.first_step + self.steps,
             get("Learning Rate"),
-            get("Tokens per second"),
         );
     }
 
