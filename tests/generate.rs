@@ -17,7 +17,7 @@ use burn_rotary_suite::lm::kv_cache::length_dependent;
 use burn_rotary_suite::lm::vocab::sample_prompts;
 use burn_rotary_suite::lm::{generate, Decoder, Decoding, GenerateConfig};
 use burn_rotary_suite::model::TransformerConfig;
-use burn_rotary_suite::train::{train, TrainConfig};
+use burn_rotary_suite::train::{train_with, TrainConfig};
 
 mod harness;
 use harness::{seed, Harness, Test};
@@ -191,14 +191,14 @@ where
         .with_warmup_steps(1);
     let model = config.init::<Autodiff<B>>(device);
     let mut optimizer = train_config.optimizer().init();
-    let (model, report) = train(
+    let (model, report) = train_with(
         model,
         &mut optimizer,
         &task,
         &train_config,
         0,
-        false,
         device,
+        &mut |_, _| {},
     );
     assert_eq!(report.losses.len(), 5);
     let dir = std::env::temp_dir().join(format!(

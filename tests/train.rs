@@ -12,7 +12,7 @@ use burn_rotary_suite::checkpoint::{Checkpoint, TrainState};
 use burn_rotary_suite::data::{Retrieval, SplitMix, Task, TaskSpec};
 use burn_rotary_suite::model::TransformerConfig;
 use burn_rotary_suite::train::learner::{fit, RunPlan};
-use burn_rotary_suite::train::{evaluate, train, TrainConfig};
+use burn_rotary_suite::train::{evaluate, train_with, TrainConfig};
 
 mod harness;
 use harness::{seed, Harness, Test};
@@ -44,7 +44,15 @@ where
     let eval_set = config.eval_set(&task, config.seq_len);
     let before = evaluate(&model.valid(), &eval_set, device);
     let mut optimizer = config.optimizer().init();
-    let (model, report) = train(model, &mut optimizer, &task, &config, 0, false, device);
+    let (model, report) = train_with(
+        model,
+        &mut optimizer,
+        &task,
+        &config,
+        0,
+        device,
+        &mut |_, _| {},
+    );
     let after = evaluate(&model.valid(), &eval_set, device);
     assert_eq!(report.losses.len(), 100);
     assert!(

@@ -1,4 +1,4 @@
-//! Training and evaluation, generic over the backend: a plain loop ([`train`], what the
+//! Training and evaluation, generic over the backend: a plain loop ([`train_with`], what the
 //! benchmarks use) and `burn-train`'s learner ([`learner::fit`], what the training example
 //! uses, on one device or several).
 
@@ -16,7 +16,6 @@ use burn::optim::{AdamWConfig, GradientsParams, Optimizer};
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Int, Tensor, TensorData};
 use burn_rotary::RopeBackend;
-use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::data::{HostBatch, SplitMix, Task};
 use crate::model::Transformer;
@@ -217,44 +216,10 @@ fn scalar<B: Backend>(t: Tensor<B, 1>) -> f64 {
 }
 
 /// Trains `model` for `config.steps` AdamW steps on batches of `task`, after `first_step`
-/// steps already done (0, or where a resumed run left off), with a progress bar on stderr
-/// when `progress`.
-pub fn train<B, O>(
-    model: Transformer<B>,
-    optimizer: &mut O,
-    task: &Task,
-    config: &TrainConfig,
-    first_step: usize,
-    progress: bool,
-    device: &B::Device,
-) -> (Transformer<B>, TrainReport)
-where
-    B: AutodiffBackend + RopeBackend,
-    O: Optimizer<Transformer<B>, B>,
-{
-    let bar = progress_bar(progress, config.steps);
-    let tokens_per_step = config.batch_size * config.seq_len;
-    let start = Instant::now();
-    let out = train_with(
-        model,
-        optimizer,
-        task,
-        config,
-        first_step,
-        device,
-        &mut |step, value| {
-            let done = step - first_step;
-            let rate = (done * tokens_per_step) as f64 / start.elapsed().as_secs_f64();
-            bar.set_message(format!("step {step} | loss {value:.4} | {rate:.0} tok/s"));
-            bar.inc(1);
-        },
-    );
-    bar.finish();
-    out
-}
-
-/// [`train`] without a progress bar: `on_step(step, training loss)` is called after each step.
-/// Deterministic: batches come from `config.seed` (and `first_step`), nothing else is random.
+/// steps already done (0, or where a resumed run left off): the plain loop the benchmarks use
+/// (the training example runs [`learner::fit`]). `on_step(step, training loss)` is called after
+/// each step. Deterministic: batches come from `config.seed` (and `first_step`), nothing else
+/// is random.
 pub fn train_with<B, O>(
     mut model: Transformer<B>,
     optimizer: &mut O,
@@ -298,16 +263,4 @@ where
         seconds,
     };
     (model, report)
-}
-
-fn progress_bar(visible: bool, steps: usize) -> ProgressBar {
-    if !visible {
-        return ProgressBar::hidden();
-    }
-    let style = ProgressStyle::with_template(
-        "{bar:30.cyan/blue} {pos}/{len} [{elapsed_precise} < {eta_precise}] {msg}",
-    )
-    .expect("valid template")
-    .progress_chars("=> ");
-    ProgressBar::new(steps as u64).with_style(style)
 }
