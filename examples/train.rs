@@ -29,7 +29,7 @@ use burn::module::Module;
 use burn::tensor::backend::{AutodiffBackend, Backend, Device as _, DeviceId};
 use burn_rotary::{RopeBackend, RopeConfig};
 use burn_rotary_suite::backend_choice::{run_train_on, TrainTask};
-use burn_rotary_suite::checkpoint::{fnv1a, Checkpoint, Staging, TrainState};
+use burn_rotary_suite::checkpoint::{Checkpoint, Fingerprint, Staging, TrainState};
 use burn_rotary_suite::cli::{self, at_least_1, positive};
 use burn_rotary_suite::data::{Retrieval, Task, TaskSpec};
 use burn_rotary_suite::model::TransformerConfig;
@@ -162,6 +162,8 @@ impl TrainTask for Args {
             Mode::Resume | Mode::Eval => self.checkpoint.load_configs()?,
         };
         let task = Arc::new(state.task.load()?);
+        // Taken before training, so that the run records the text it trained on.
+        let data_fingerprint = Fingerprint::of_data(&state.task)?;
         let eval_set = state.train.eval_set(&task, state.train.seq_len);
         let eval_what = format!(
             "fixed set of {} sequences of {} tokens",
@@ -253,10 +255,7 @@ impl TrainTask for Args {
 
         state.steps_done += cfg.steps;
         state.steps_per_epoch = steps_per_epoch;
-        state.fingerprint.data = match &state.task {
-            TaskSpec::Text(path) => Some(fnv1a(&std::fs::read(path).map_err(|e| e.to_string())?)),
-            TaskSpec::Retrieval(_) => None,
-        };
+        state.fingerprint.data = data_fingerprint;
         work.save(&model, &model_config, &state)?;
         let plot = write_losses(&work, &report, task.vocab_size())?;
         staging.commit()?;

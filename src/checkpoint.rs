@@ -48,6 +48,18 @@ pub struct Fingerprint {
     pub data: Option<u64>,
 }
 
+impl Fingerprint {
+    /// The fingerprint of `task`'s data: the text file's FNV-1a, `None` for the generated task.
+    pub fn of_data(task: &TaskSpec) -> Result<Option<u64>, String> {
+        match task {
+            TaskSpec::Text(path) => std::fs::read(path)
+                .map(|bytes| Some(fnv1a(&bytes)))
+                .map_err(|e| format!("cannot read {}: {e}", path.display())),
+            TaskSpec::Retrieval(_) => Ok(None),
+        }
+    }
+}
+
 /// 64-bit FNV-1a of `bytes`.
 pub fn fnv1a(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
@@ -74,15 +86,7 @@ impl TrainState {
                  config its weights were trained with"
             ));
         }
-        let data = match task {
-            TaskSpec::Text(path) => {
-                Some(fnv1a(&std::fs::read(path).map_err(|e| {
-                    format!("cannot read {}: {e}", path.display())
-                })?))
-            }
-            TaskSpec::Retrieval(_) => None,
-        };
-        if self.fingerprint.data != data {
+        if self.fingerprint.data != Fingerprint::of_data(task)? {
             return Err(format!(
                 "the training text changed since the run in {dir} saved it: resume on the text \
                  it was trained on, or start a new run"
