@@ -10,7 +10,8 @@
 //!
 //! The default task is synthetic key-value retrieval in periodic filler, generated from a seed
 //! (see `burn_rotary_suite::data::Retrieval`); `--text FILE` trains a character-level model on
-//! any UTF-8 file instead. The backend name becomes the type parameter of the generic
+//! any UTF-8 file instead; `--pack` packs each training row with several documents (varlen
+//! training, positions restarting at each). The backend name becomes the type parameter of the generic
 //! `TrainTask::run` below; nothing else changes between backends.
 //!
 //! Writes `model.json`, `train.json`, `model.mpk`, `losses.csv`, `loss.svg` and the learner's
@@ -114,6 +115,11 @@ struct Cli {
     /// supervision of the lookup; the evaluation sequences hold only the final query).
     #[arg(long, default_value_t = 4, value_parser = cli::count)]
     queries: usize,
+    /// Pack each training row with documents of random lengths, positions restarting at each
+    /// and attention blocked between them (varlen training); evaluation stays on whole
+    /// sequences of --seq-len.
+    #[arg(long, conflicts_with = "eval")]
+    pack: bool,
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -131,6 +137,7 @@ struct Args {
     backend: String,
     devices: usize,
     log_every: usize,
+    pack: bool,
     mode: Mode,
     checkpoint: Checkpoint,
     steps: Option<usize>,
@@ -149,16 +156,7 @@ impl TrainTask for Args {
         B::InnerBackend: RopeBackend,
     {
         let (model_config, mut state) = match self.mode {
-            Mode::New => {
-                let state = TrainState {
-                    train: self.train,
-                    task: self.task.clone(),
-                    steps_done: 0,
-                    steps_per_epoch: 0,
-                    fingerprint: Default::default(),
-                };
-                (self.model, state)
-            }
+            Mode::New => (self.model, TrainState::new(self.train, self.task.clone())),
             Mode::Resume | Mode::Eval => self.checkpoint.load_configs()?,
         };
         let task = Arc::new(state.task.load()?);
@@ -213,7 +211,7 @@ impl TrainTask for Args {
         let cfg = &state.train;
         println!(
             "training on {} x {} for {} steps{}: {} parameters ({} layers, d_model {}, {} heads, \
-             {} kv heads, {}), batch {} x {} tokens, epochs of {steps_per_epoch} steps, task: {}",
+             {} kv heads, {}), batch {} x {} tokens{}, epochs of {steps_per_epoch} steps, task: {}",
             devices.len(),
             B::name(&device),
             cfg.steps,
@@ -229,6 +227,10 @@ impl TrainTask for Args {
             describe_rope(&model_config.rope),
             cfg.batch_size,
             cfg.seq_len,
+            match self.pack {
+                true => " (rows packed with documents)",
+                false => "",
+            },
             task.describe()
         );
         let plan = RunPlan {
@@ -236,6 +238,7 @@ impl TrainTask for Args {
             epochs_done: state.steps_done / steps_per_epoch,
             devices,
             log_every: self.log_every,
+            pack: self.pack,
         };
         let (model, report) = fit(
             model,
@@ -256,6 +259,7 @@ impl TrainTask for Args {
         state.steps_done += cfg.steps;
         state.steps_per_epoch = steps_per_epoch;
         state.fingerprint.data = data_fingerprint;
+        state.packed = self.pack;
         work.save(&model, &model_config, &state)?;
         let plot = write_losses(&work, &report, task.vocab_size())?;
         staging.commit()?;
@@ -456,6 +460,7 @@ fn args(cli: Cli) -> Result<Args, String> {
         backend: cli.backend,
         devices: cli.devices,
         log_every: cli.log_every,
+        pack: cli.pack,
         mode,
         checkpoint: Checkpoint::new(cli.out),
         steps: cli.steps,

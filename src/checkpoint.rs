@@ -37,6 +37,9 @@ pub struct TrainState {
     /// Hash of `model.json` as saved, and of the text trained on: a resumed run checks both.
     #[serde(default)]
     pub fingerprint: Fingerprint,
+    /// Whether the last run packed several documents into each training row.
+    #[serde(default)]
+    pub packed: bool,
 }
 
 /// What a resumed run must find unchanged.
@@ -68,6 +71,18 @@ pub fn fnv1a(bytes: &[u8]) -> u64 {
 }
 
 impl TrainState {
+    /// The state of a new run: nothing done yet.
+    pub fn new(train: TrainConfig, task: TaskSpec) -> Self {
+        Self {
+            train,
+            task,
+            steps_done: 0,
+            steps_per_epoch: 0,
+            fingerprint: Fingerprint::default(),
+            packed: false,
+        }
+    }
+
     /// Checks that a saved run can be resumed from `checkpoint`: its `model.json` and data are
     /// those it was trained with, and its learner checkpoint of the last epoch is there.
     pub fn check_resumable(&self, checkpoint: &Checkpoint, task: &TaskSpec) -> Result<(), String> {

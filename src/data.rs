@@ -45,6 +45,9 @@ pub struct HostBatch {
     pub seq: usize,
     /// Retrieval answers, one per sequence (the target of its last position); empty for text.
     pub answers: Vec<i64>,
+    /// The document lengths of each row when rows are packed ([`Task::packed_batch`]); empty
+    /// when each row is one sequence.
+    pub documents: Vec<Vec<usize>>,
 }
 
 impl HostBatch {
@@ -56,6 +59,7 @@ impl HostBatch {
             batch,
             seq,
             answers: Vec::new(),
+            documents: Vec::new(),
         }
     }
 
@@ -421,6 +425,44 @@ impl Task {
             Self::Text(t) => t.batch(rng, batch, seq),
             Self::Bytes(t) => t.batch(rng, batch, seq),
         }
+    }
+
+    /// The shortest document of a packed row: the retrieval task's shortest sequence, 8
+    /// characters or bytes of text.
+    pub fn min_document(&self) -> usize {
+        match self {
+            Self::Retrieval(r) => r.min_seq(),
+            Self::Text(_) | Self::Bytes(_) => 8,
+        }
+    }
+
+    /// `batch` packed rows of `seq` tokens: each row is documents of random lengths (at least
+    /// [`min_document`](Self::min_document), a row shorter than two of them is one document),
+    /// each drawn as [`batch`](Self::batch) draws a sequence; `documents` gives their lengths.
+    /// A retrieval row's answer is that of its last document (which ends the row).
+    pub fn packed_batch(&self, rng: &mut SplitMix, batch: usize, seq: usize) -> HostBatch {
+        let min = self.min_document();
+        let mut out = HostBatch::new(batch, seq);
+        for _ in 0..batch {
+            let (mut lengths, mut left, mut answer) = (Vec::new(), seq, None);
+            while left > 0 {
+                let len = match left < 2 * min {
+                    true => left,
+                    false => min + rng.below(left - min + 1),
+                };
+                // A remainder too short for a document joins this one.
+                let len = if left - len < min { left } else { len };
+                let document = self.batch(rng, 1, len);
+                out.tokens.extend(document.tokens);
+                out.targets.extend(document.targets);
+                answer = document.answers.last().copied();
+                lengths.push(len);
+                left -= len;
+            }
+            out.answers.extend(answer);
+            out.documents.push(lengths);
+        }
+        out
     }
 
     /// A fixed set of `count` batches drawn from `seed`: the same set every call.

@@ -13,7 +13,9 @@ use burn::tensor::backend::Backend;
 use burn::tensor::module::attention;
 use burn::tensor::ops::AttentionModuleOptions;
 use burn::tensor::{Int, Tensor};
-use burn_rotary::{Rope, RopeBackend, RopeConfig};
+use burn_rotary::{AxisOrder, Rope, RopeBackend, RopeConfig};
+
+use crate::lm::Packing;
 
 /// Configuration of a [`Transformer`].
 #[derive(Config, Debug)]
@@ -180,8 +182,32 @@ impl<B: RopeBackend> Transformer<B> {
     /// - tokens: `[batch, seq]`
     /// - output: `[batch, seq, vocab_size]`
     pub fn forward(&self, tokens: Tensor<B, 2, Int>) -> Tensor<B, 3> {
+        self.forward_packed(tokens, None)
+    }
+
+    /// Next-token logits of packed rows: with `Some(packing)`, each row holds several
+    /// documents, each rotated from position 0 and attending only within itself, so each
+    /// document's logits are those [`forward`](Self::forward) gives it alone.
+    ///
+    /// # Shapes
+    /// - tokens: `[batch, seq]`, the packing's [`dims`](Packing::dims)
+    /// - output: `[batch, seq, vocab_size]`
+    ///
+    /// # Panics
+    /// If the packing's `[batch, seq]` differs from the tokens'.
+    pub fn forward_packed(
+        &self,
+        tokens: Tensor<B, 2, Int>,
+        packing: Option<&Packing<B>>,
+    ) -> Tensor<B, 3> {
+        if let Some(packing) = packing {
+            packing.check("Transformer::forward_packed", tokens.dims());
+        }
         let x = self.embedding.forward(tokens);
-        let x = self.blocks.iter().fold(x, |x, block| block.forward(x));
+        let x = self
+            .blocks
+            .iter()
+            .fold(x, |x, block| block.forward(x, packing));
         self.logits(x)
     }
 
@@ -247,8 +273,8 @@ impl<B: RopeBackend> Transformer<B> {
 impl<B: RopeBackend> Block<B> {
     /// # Shapes
     /// - x, output: `[batch, seq, d_model]`
-    pub fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
-        let x = x.clone() + self.attn.forward(self.attn_norm.forward(x));
+    pub fn forward(&self, x: Tensor<B, 3>, packing: Option<&Packing<B>>) -> Tensor<B, 3> {
+        let x = x.clone() + self.attn.forward(self.attn_norm.forward(x), packing);
         x.clone() + self.mlp.forward(self.mlp_norm.forward(x))
     }
 }
@@ -270,9 +296,11 @@ pub(crate) fn share_kv<B: Backend>(t: Tensor<B, 4>, heads: usize) -> Tensor<B, 4
 }
 
 impl<B: RopeBackend> Attention<B> {
+    /// Causal attention; with a packing, also blocked between the documents of a row.
+    ///
     /// # Shapes
     /// - x, output: `[batch, seq, d_model]`
-    pub fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
+    pub fn forward(&self, x: Tensor<B, 3>, packing: Option<&Packing<B>>) -> Tensor<B, 3> {
         let [batch, seq, d_model] = x.dims();
         let (heads, kv_heads) = (self.n_heads, self.n_kv_heads);
         let head_dim = d_model / heads;
@@ -281,7 +309,12 @@ impl<B: RopeBackend> Attention<B> {
         let q = split(self.query.forward(x.clone()), heads);
         let k = split(self.key.forward(x.clone()), kv_heads);
         let v = split(self.value.forward(x), kv_heads);
-        let (q, k) = self.rope.forward_qk(q, k, 0);
+        let (q, k) = match packing {
+            Some(packing) => self
+                .rope
+                .apply_qk(q, k, packing.positions(), AxisOrder::Bhsd),
+            None => self.rope.forward_qk(q, k, 0),
+        };
         let options = AttentionModuleOptions {
             is_causal: true,
             ..Default::default()
@@ -290,7 +323,7 @@ impl<B: RopeBackend> Attention<B> {
             q,
             share_kv(k, heads),
             share_kv(v, heads),
-            None,
+            packing.map(|packing| packing.mask(heads)),
             None,
             options,
         );

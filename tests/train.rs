@@ -1,7 +1,8 @@
 //! The training example's model and loop: a tiny model learns, block gradients through `Rope`
 //! equal finite differences and are the same on the backend path and the tensor-op path, and a
-//! saved model (its YaRN RoPE config included) loads back with the same outputs. Run on every
-//! backend of the build.
+//! saved model (its YaRN RoPE config included) loads back with the same outputs, training on
+//! two workers follows one worker's loss curve, and a packed row of documents computes what
+//! its documents compute one by one. Run on every backend of the build.
 
 use burn::backend::Autodiff;
 use burn::module::AutodiffModule;
@@ -10,6 +11,7 @@ use burn::tensor::{Distribution, Tensor, TensorData};
 use burn_rotary::{RopeBackend, RopeConfig, RopeScaling, YarnScaling};
 use burn_rotary_suite::checkpoint::{Checkpoint, TrainState};
 use burn_rotary_suite::data::{Retrieval, SplitMix, Task, TaskSpec};
+use burn_rotary_suite::lm::Packing;
 use burn_rotary_suite::model::TransformerConfig;
 use burn_rotary_suite::train::learner::{fit, RunPlan};
 use burn_rotary_suite::train::{evaluate, train_with, TrainConfig};
@@ -84,7 +86,7 @@ fn block_gradients<B: AutodiffBackend + RopeBackend>(device: &B::Device) {
     let w = Tensor::<B, 3>::random(dims, Distribution::Normal(0.0, 1.0), device);
     let grad_of = |model: &burn_rotary_suite::model::Transformer<B>| {
         let x = x.clone().require_grad();
-        let grads = (model.blocks[0].forward(x.clone()) * w.clone())
+        let grads = (model.blocks[0].forward(x.clone(), None) * w.clone())
             .sum()
             .backward();
         x.grad(&grads)
@@ -108,7 +110,7 @@ fn block_gradients<B: AutodiffBackend + RopeBackend>(device: &B::Device) {
         let mut v = host.clone();
         v[i] += delta;
         let x = Tensor::<B, 3>::from_data(TensorData::new(v, dims), device);
-        let out = (model.blocks[0].forward(x) * w.clone()).sum();
+        let out = (model.blocks[0].forward(x, None) * w.clone()).sum();
         out.into_data().convert::<f64>().to_vec::<f64>().unwrap()[0]
     };
     let eps = 1e-2;
@@ -152,11 +154,11 @@ fn record_round_trip<B: Backend + RopeBackend>(devices: [B::Device; 2]) {
     let before: Vec<f32> = model.forward(tokens.clone()).into_data().to_vec().unwrap();
     let dir = std::env::temp_dir().join(format!("burn-rotary-record-{}", std::process::id()));
     let state = TrainState {
-        train: TrainConfig::new(),
-        task: TaskSpec::Retrieval(Retrieval::default()),
         steps_done: 3,
-        steps_per_epoch: 0,
-        fingerprint: Default::default(),
+        ..TrainState::new(
+            TrainConfig::new(),
+            TaskSpec::Retrieval(Retrieval::default()),
+        )
     };
     let checkpoint = Checkpoint::new(&dir);
     checkpoint.save(&model, &config, &state).unwrap();
@@ -217,6 +219,7 @@ where
             epochs_done: 0,
             devices: devices[..workers].to_vec(),
             log_every: 0,
+            pack: false,
         };
         let dir = root.join(name);
         let (model, report) = fit(
@@ -241,11 +244,9 @@ where
     }
 
     let state = TrainState {
-        train: config.clone(),
-        task: TaskSpec::Retrieval(Retrieval::default()),
         steps_done: 12,
         steps_per_epoch: 6,
-        fingerprint: Default::default(),
+        ..TrainState::new(config.clone(), TaskSpec::Retrieval(Retrieval::default()))
     };
     let checkpoint = Checkpoint::new(&dir);
     checkpoint.save(&two_model, &model_config, &state).unwrap();
@@ -261,12 +262,93 @@ where
     std::fs::remove_dir_all(root).ok();
 }
 
+/// A packed row of documents gives each document the logits it gets alone (within 1e-4, with
+/// O(1) logits), with plain RoPE and a static scaling (YaRN, its sequence length past the
+/// original context); and packed training batches hold whole documents.
+fn packed_rows_match_documents<B: RopeBackend>(device: &B::Device) {
+    let seed = seed();
+    B::seed(device, seed);
+    let mut rng = SplitMix::new(seed);
+    const SEQ: usize = 24;
+    // Row 0: documents of random lengths (each at least 1); row 1: one document.
+    let mut row = Vec::new();
+    let mut left = SEQ;
+    while left > 0 {
+        let len = (1 + rng.below(9)).min(left);
+        row.push(len);
+        left -= len;
+    }
+    let lengths = vec![row, vec![SEQ]];
+    let vocab = 40;
+    let tokens: Vec<i64> = (0..2 * SEQ).map(|_| rng.below(vocab) as i64).collect();
+    let yarn = RopeScaling::Yarn(YarnScaling {
+        factor: 4.0,
+        original_max_position_embeddings: 8,
+        beta_fast: 32.0,
+        beta_slow: 1.0,
+        mscale: None,
+        mscale_all_dim: None,
+        attention_factor: None,
+        truncate: true,
+    });
+    for scaling in [RopeScaling::None, yarn] {
+        let rope = RopeConfig::new(8)
+            .with_scaling(scaling.clone())
+            .with_max_position_embeddings(8);
+        let model = tiny(vocab, rope).with_embedding_std(1.0).init::<B>(device);
+        let ids = |from: usize, len: usize| {
+            Tensor::<B, 2, burn::tensor::Int>::from_data(
+                TensorData::new(tokens[from..from + len].to_vec(), [1, len]),
+                device,
+            )
+        };
+        let packed = Tensor::from_data(TensorData::new(tokens.clone(), [2, SEQ]), device);
+        let packed: Vec<f32> = model
+            .forward_packed(packed, Some(&Packing::new(&lengths, device)))
+            .into_data()
+            .convert::<f32>()
+            .to_vec()
+            .unwrap();
+        let mut worst = 0.0f32;
+        for (b, row) in lengths.iter().enumerate() {
+            let mut start = 0;
+            for &len in row {
+                let alone: Vec<f32> = model
+                    .forward(ids(b * SEQ + start, len))
+                    .into_data()
+                    .convert::<f32>()
+                    .to_vec()
+                    .unwrap();
+                let from = (b * SEQ + start) * vocab;
+                for (a, p) in alone.iter().zip(&packed[from..from + len * vocab]) {
+                    worst = worst.max((a - p).abs());
+                }
+                start += len;
+            }
+        }
+        assert!(
+            worst <= 1e-4,
+            "{scaling:?}: documents {lengths:?}: packed vs alone differ by {worst:e}"
+        );
+    }
+
+    // Packed training rows: whole documents, each retrieval row answering its last one.
+    let task = Task::Retrieval(Retrieval::default());
+    let batch = task.packed_batch(&mut rng, 4, 40);
+    assert_eq!(batch.documents.len(), 4);
+    for (b, row) in batch.documents.iter().enumerate() {
+        assert_eq!(row.iter().sum::<usize>(), 40, "documents {row:?}");
+        assert!(row.iter().all(|&len| len >= task.min_document()), "{row:?}");
+        assert_eq!(batch.answers[b], batch.targets[b * 40 + 39]);
+    }
+}
+
 /// The training tests on backend `$backend`, whose two devices for data parallelism are
 /// `$two_devices`.
 macro_rules! train_tests {
     ($backend:ty, $two_devices:expr) => {{
         type B = $backend;
-        let tests: [Test; 4] = [
+        let tests: [Test; 5] = [
             ("tiny_model_loss_falls", || {
                 loss_falls::<Autodiff<B>>(&Default::default())
             }),
@@ -279,6 +361,9 @@ macro_rules! train_tests {
             }),
             ("data_parallel_matches_one_worker", || {
                 data_parallel_matches_one_worker::<Autodiff<B>>($two_devices)
+            }),
+            ("packed_rows_match_documents", || {
+                packed_rows_match_documents::<B>(&Default::default())
             }),
         ];
         tests
@@ -297,14 +382,14 @@ fn main() {
     {
         // Two devices: the default adapter and the CPU adapter (both Mesa's software driver
         // on CI).
-        let [loss, gradients, record, data_parallel] = train_tests!(
+        let [loss, gradients, record, data_parallel, packed] = train_tests!(
             burn::backend::Wgpu,
             [
                 burn::backend::wgpu::WgpuDevice::DefaultDevice,
                 burn::backend::wgpu::WgpuDevice::Cpu,
             ]
         );
-        harness.backend("wgpu", &[loss, gradients, record]);
+        harness.backend("wgpu", &[loss, gradients, record, packed]);
         harness.known_failures(
             "wgpu",
             &[data_parallel],

@@ -69,7 +69,12 @@ fn output<B: RopeBackend>(
     model: &Transformer<B>,
     batch: &LmBatch<B>,
 ) -> (Tensor<B, 1>, Tensor<B, 3>, LmOutput<B>) {
-    let (loss, logits) = lm_loss(model, batch.tokens.clone(), batch.targets.clone());
+    let (loss, logits) = lm_loss(
+        model,
+        batch.tokens.clone(),
+        batch.targets.clone(),
+        batch.packing.as_ref(),
+    );
     let [b, s, v] = logits.dims();
     let answers = batch.answers.clone().map(|answers| {
         let last = logits.clone().narrow(1, s - 1, 1).reshape([b, v]);
@@ -168,6 +173,9 @@ pub struct RunPlan<D> {
     pub devices: Vec<D>,
     /// Print a progress line every this many steps (0: never).
     pub log_every: usize,
+    /// Pack each training row with several documents ([`Task::packed_batch`]); evaluation
+    /// stays on whole sequences.
+    pub pack: bool,
 }
 
 /// Trains `model` (on `plan.devices[0]`) for `config.steps` steps with `burn-train`'s learner,
@@ -201,10 +209,9 @@ where
     let first_step = plan.epochs_done * plan.steps_per_epoch;
     let train = StepLoader::<B>::new(
         task.clone(),
-        config.seed,
+        config,
         plan.steps_per_epoch,
-        config.batch_size,
-        config.seq_len,
+        plan.pack,
         plan.epochs_done,
         device,
     );

@@ -9,7 +9,9 @@ use burn::data::dataloader::{DataLoader, DataLoaderIterator, Progress};
 use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor, TensorData};
 
+use super::TrainConfig;
 use crate::data::{HostBatch, SplitMix, Task};
+use crate::lm::Packing;
 
 /// One worker's part of a global batch, on its device.
 #[derive(Debug, Clone)]
@@ -20,6 +22,8 @@ pub struct LmBatch<B: Backend> {
     pub targets: Tensor<B, 2, Int>,
     /// Retrieval answers (the targets of the last positions), `None` for text. Shape `[batch]`.
     pub answers: Option<Tensor<B, 1, Int>>,
+    /// The documents of each row when rows are packed.
+    pub packing: Option<Packing<B>>,
     /// This part's share of the global batch (`batch / global batch`): the loss is scaled by it,
     /// so that the gradients the workers' steps sum are those of the global batch's mean loss.
     pub weight: f64,
@@ -37,10 +41,12 @@ impl<B: Backend> LmBatch<B> {
                 device,
             )
         });
+        let packing = (!host.documents.is_empty()).then(|| Packing::new(&host.documents, device));
         Self {
             tokens,
             targets,
             answers,
+            packing,
             weight,
             step,
         }
@@ -48,9 +54,9 @@ impl<B: Backend> LmBatch<B> {
 }
 
 /// The training data of a run: epoch `e` (counted over every run, from 0) is `steps` global
-/// batches of `global_batch` sequences; sequence `slot` of step `s` is drawn from its own seed
+/// batches of `global_batch` rows; row `slot` of step `s` is drawn from its own seed
 /// `(seed, e, s, slot)`, so the data does not depend on how the global batch is split between
-/// workers, nor on where a resumed run starts.
+/// workers, nor on where a resumed run starts. A row is one sequence, or packed documents.
 ///
 /// [`DataLoader::slice`] (what Burn's multi-device and DDP strategies call to give each device
 /// its share, `[w * n / k, (w + 1) * n / k)` of the `n` items) takes those slots of every
@@ -61,6 +67,7 @@ pub struct StepLoader<B: Backend> {
     steps: usize,
     global_batch: usize,
     seq_len: usize,
+    pack: bool,
     slots: Range<usize>,
     /// The epoch the next [`DataLoader::iter`] yields, counted over every run.
     next_epoch: AtomicUsize,
@@ -68,25 +75,29 @@ pub struct StepLoader<B: Backend> {
 }
 
 impl<B: Backend> StepLoader<B> {
-    /// A run's data: `steps` steps per epoch of `global_batch` sequences of `seq_len` tokens,
-    /// starting at epoch `first_epoch` (non-zero when resuming).
+    /// A run's data: `steps` steps per epoch of `config.batch_size` rows of `config.seq_len`
+    /// tokens drawn from `config.seed`, each packed with documents ([`Task::packed_batch`]) if
+    /// `pack`, starting at epoch `first_epoch` (non-zero when resuming).
     pub fn new(
         task: Arc<Task>,
-        seed: u64,
+        config: &TrainConfig,
         steps: usize,
-        global_batch: usize,
-        seq_len: usize,
+        pack: bool,
         first_epoch: usize,
         device: &B::Device,
     ) -> Self {
-        assert!(steps > 0 && global_batch > 0, "StepLoader: empty epoch");
+        assert!(
+            steps > 0 && config.batch_size > 0,
+            "StepLoader: empty epoch"
+        );
         Self {
             task,
-            seed,
+            seed: config.seed,
             steps,
-            global_batch,
-            seq_len,
-            slots: 0..global_batch,
+            global_batch: config.batch_size,
+            seq_len: config.seq_len,
+            pack,
+            slots: 0..config.batch_size,
             next_epoch: AtomicUsize::new(first_epoch),
             device: device.clone(),
         }
@@ -103,6 +114,7 @@ impl<B: Backend> StepLoader<B> {
             steps: self.steps,
             global_batch: self.global_batch,
             seq_len: self.seq_len,
+            pack: self.pack,
             slots,
             next_epoch: AtomicUsize::new(self.next_epoch.load(Ordering::SeqCst)),
             device: device.clone(),
@@ -115,13 +127,18 @@ impl<B: Backend> StepLoader<B> {
             let key = [epoch, step, slot].iter().fold(self.seed, |h, &x| {
                 SplitMix::new(h ^ (x as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)).next_u64()
             });
-            self.task.batch(&mut SplitMix::new(key), 1, self.seq_len)
+            let rng = &mut SplitMix::new(key);
+            match self.pack {
+                true => self.task.packed_batch(rng, 1, self.seq_len),
+                false => self.task.batch(rng, 1, self.seq_len),
+            }
         });
         let mut batch = rows.next().expect("a worker has at least one slot");
         for row in rows {
             batch.tokens.extend(row.tokens);
             batch.targets.extend(row.targets);
             batch.answers.extend(row.answers);
+            batch.documents.extend(row.documents);
             batch.batch += 1;
         }
         batch

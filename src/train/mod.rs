@@ -18,6 +18,7 @@ use burn::tensor::{Int, Tensor, TensorData};
 use burn_rotary::RopeBackend;
 
 use crate::data::{HostBatch, SplitMix, Task};
+use crate::lm::Packing;
 use crate::model::Transformer;
 
 /// How to train.
@@ -145,10 +146,12 @@ pub fn loss<B: RopeBackend>(
     device: &B::Device,
 ) -> (Tensor<B, 1>, Tensor<B, 3>) {
     let (tokens, targets) = batch.to_tensors::<B>(device);
-    lm_loss(model, tokens, targets)
+    let packing = (!batch.documents.is_empty()).then(|| Packing::new(&batch.documents, device));
+    lm_loss(model, tokens, targets, packing.as_ref())
 }
 
-/// Mean next-token cross-entropy of `model` on `tokens` against `targets`, and the logits.
+/// Mean next-token cross-entropy of `model` on `tokens` (packed rows with a `packing`)
+/// against `targets`, and the logits.
 ///
 /// # Shapes
 /// - `tokens`, `targets`: `[batch, seq]`
@@ -157,9 +160,10 @@ pub fn lm_loss<B: RopeBackend>(
     model: &Transformer<B>,
     tokens: Tensor<B, 2, Int>,
     targets: Tensor<B, 2, Int>,
+    packing: Option<&Packing<B>>,
 ) -> (Tensor<B, 1>, Tensor<B, 3>) {
     let device = tokens.device();
-    let logits = model.forward(tokens);
+    let logits = model.forward_packed(tokens, packing);
     let [b, s, v] = logits.dims();
     let loss = CrossEntropyLossConfig::new()
         .init(&device)
