@@ -50,7 +50,7 @@ static ALLOC: AlignedAlloc = AlignedAlloc;
 #[command(name = "train")]
 struct Cli {
     /// Backend: ndarray, wgpu or cuda.
-    #[arg(long, default_value = "ndarray", value_parser = cli::backend)]
+    #[arg(long, default_value = "ndarray", value_parser = cli::train_backend)]
     backend: String,
     /// Data-parallel workers, one per device of the backend (Burn's multi-device strategy);
     /// on ndarray, whose one device is the CPU, the workers share it.

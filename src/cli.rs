@@ -98,3 +98,17 @@ pub fn backend(s: &str) -> Result<String, String> {
         Err(format!("not one of {}", names.join(", ")))
     }
 }
+
+/// A backend name this build can train on: [`backend`]'s names without the unfused
+/// `*-kernel` ones (see [`crate::backend_choice::run_train_on`]).
+pub fn train_backend(s: &str) -> Result<String, String> {
+    let names: Vec<&str> = crate::backend_choice::available_backends()
+        .into_iter()
+        .filter(|name| !name.ends_with("-kernel"))
+        .collect();
+    if names.contains(&s) {
+        Ok(s.to_string())
+    } else {
+        Err(format!("not one of {}", names.join(", ")))
+    }
+}

@@ -1,13 +1,16 @@
 //! The scaling benchmark at a tiny size on NdArray: every task, method and length reaches the
 //! CSV with finite figures and spreads over seeds; the plots are written; a second training
 //! (another folder, two workers) gives the same numbers; cached models are reused; and a
-//! failed run leaves the earlier results and models as they were.
+//! failed run leaves the earlier results and models as they were. And every bad flag is a
+//! one-line error naming it.
 
 #![cfg(feature = "ndarray")]
 
 use std::path::{Path, PathBuf};
 
 use burn::backend::{Autodiff, NdArray};
+use burn_rotary_suite::cli::CliExit;
+use burn_rotary_suite::scaling_bench::cli::parse_args;
 use burn_rotary_suite::scaling_bench::{
     csv, markdown, run, write_csv, write_plots, AlignedAlloc, BenchConfig, TextSource,
 };
@@ -169,4 +172,63 @@ fn tiny_run_is_complete_deterministic_and_safe() {
         std::fs::remove_dir_all(dir).ok();
     }
     std::fs::remove_file(short).ok();
+}
+
+fn error(args: &[&str]) -> String {
+    let argv = std::iter::once("scaling_bench").chain(args.iter().copied());
+    match parse_args(argv) {
+        Err(CliExit::Error(e)) => e,
+        other => panic!("{args:?} gave {other:?}"),
+    }
+}
+
+#[test]
+fn bad_flags_are_one_line_errors_naming_flag_and_value() {
+    for (args, flag, value) in [
+        (&["--train-len", "0"][..], "--train-len", "0"),
+        (&["--train-len", "3"], "--train-len", "3"),
+        (&["--steps", "-2"], "--steps", "-2"),
+        (&["--lr", "inf"], "--lr", "inf"),
+        (&["--retrieval-lr", "0"], "--retrieval-lr", "0"),
+        (&["--eval-batch-tokens", "0"], "--eval-batch-tokens", "0"),
+        (&["--ratios", "1,0"], "--ratios", "1,0"),
+        (&["--ratios", "1,1000"], "--ratios", "1000"),
+        (&["--finetune-ratio", "3"], "--finetune-ratio", "3"),
+        (&["--heads", "3"], "--heads", "3"),
+        (&["--kv-heads", "3"], "--kv-heads", "3"),
+        (&["--pairs", "9"], "--pairs", "9"),
+        (&["--longrope-factors", "1,2"], "--longrope-factors", "2"),
+        (&["--backend", "wgpu-kernel"], "--backend", "wgpu-kernel"),
+        (&["--seeds", "0"], "--seeds", "0"),
+        (
+            &["--no-retrieval", "--pairs", "2"],
+            "--no-retrieval",
+            "--pairs",
+        ),
+    ] {
+        let e = error(args);
+        assert!(!e.contains('\n'), "{args:?}: not one line: {e}");
+        assert!(e.contains(flag) && e.contains(value), "{args:?}: {e}");
+    }
+    assert!(error(&["--bogus"]).contains("--bogus"));
+    match parse_args(["scaling_bench", "--help"]) {
+        Err(CliExit::Help(text)) => assert!(text.contains("--quick") && text.contains("--ratios")),
+        other => panic!("--help gave {other:?}"),
+    }
+    // Flags apply over the preset: --quick's defaults stay where no flag is given.
+    let args = parse_args([
+        "scaling_bench",
+        "--quick",
+        "--seeds",
+        "4",
+        "--d-model",
+        "64",
+    ])
+    .unwrap();
+    let quick = BenchConfig::quick();
+    assert_eq!(args.config.seeds, [1, 2, 3, 4]);
+    assert_eq!(args.config.train.steps, quick.train.steps);
+    assert_eq!(args.config.train_len(), quick.train_len());
+    assert_eq!(args.config.model.rope.head_dim, 32);
+    assert_eq!(args.backend, "ndarray");
 }

@@ -16,6 +16,7 @@
 //! every run: the same config gives the same tables on the same machine.
 
 mod alloc;
+pub mod cli;
 mod config;
 pub mod corpus;
 mod eval;

@@ -3,10 +3,11 @@
 
 use std::path::PathBuf;
 
-use clap::error::ErrorKind;
 use clap::Parser;
 
 use super::config::{VitBenchConfig, MAX_SIDE};
+pub use crate::cli::CliExit;
+use crate::cli::{at_least_1, positive, train_backend};
 
 /// Trains a small ViT with 2-D RoPE (and one with learned absolute position embeddings) on a
 /// synthetic relative-position task at one grid size, then scores both on larger grids: RoPE as
@@ -20,7 +21,7 @@ pub struct Cli {
     #[arg(long)]
     pub quick: bool,
     /// Backend: ndarray, wgpu or cuda (as built).
-    #[arg(long, value_name = "NAME", default_value = "ndarray", value_parser = backend)]
+    #[arg(long, value_name = "NAME", default_value = "ndarray", value_parser = train_backend)]
     pub backend: String,
     /// Folder of the outputs; files there are replaced only once a run has succeeded.
     #[arg(long, value_name = "DIR", default_value = "results/vit_bench")]
@@ -106,29 +107,13 @@ pub struct Args {
     pub config: VitBenchConfig,
 }
 
-/// Why the command line does not give a run: help to print (exit 0), or a one-line error.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CliExit {
-    /// `--help`: the text to print.
-    Help(String),
-    /// A bad flag or value, in one line naming it.
-    Error(String),
-}
-
 /// Parses the command line (`args` starts with the program name).
 pub fn parse_args<I, T>(args: I) -> Result<Args, CliExit>
 where
     I: IntoIterator<Item = T>,
     T: Into<std::ffi::OsString> + Clone,
 {
-    let cli = Cli::try_parse_from(args).map_err(|e| match e.kind() {
-        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => CliExit::Help(e.render().to_string()),
-        _ => {
-            let text = e.render().to_string();
-            let first = text.lines().next().unwrap_or_default();
-            CliExit::Error(first.trim_start_matches("error: ").to_string())
-        }
-    })?;
+    let cli: Cli = crate::cli::parse(args)?;
     let mut c = if cli.quick {
         VitBenchConfig::quick()
     } else {
@@ -176,13 +161,6 @@ fn number<T: std::str::FromStr>(s: &str) -> Result<T, String> {
     s.trim().parse().map_err(|_| "not a number".to_string())
 }
 
-fn at_least_1(s: &str) -> Result<usize, String> {
-    match number(s)? {
-        0 => Err("must be at least 1".into()),
-        n => Ok(n),
-    }
-}
-
 fn at_least_2(s: &str) -> Result<usize, String> {
     match number(s)? {
         n if n < 2 => Err("must be at least 2".into()),
@@ -220,15 +198,6 @@ fn sides(s: &str) -> Result<Sides, String> {
     }
 }
 
-fn positive(s: &str) -> Result<f64, String> {
-    let x: f64 = number(s)?;
-    if x.is_finite() && x > 0.0 {
-        Ok(x)
-    } else {
-        Err("must be a finite number > 0".into())
-    }
-}
-
 fn non_negative(s: &str) -> Result<f32, String> {
     let x: f32 = number(s)?;
     if x.is_finite() && x >= 0.0 {
@@ -244,14 +213,5 @@ fn above_1(s: &str) -> Result<f64, String> {
         Ok(x)
     } else {
         Err("must be a finite number > 1".into())
-    }
-}
-
-fn backend(s: &str) -> Result<String, String> {
-    const TRAINING: [&str; 3] = ["ndarray", "wgpu", "cuda"];
-    if TRAINING.contains(&s) {
-        Ok(s.to_string())
-    } else {
-        Err(format!("not one of {}", TRAINING.join(", ")))
     }
 }
