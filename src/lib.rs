@@ -9,6 +9,7 @@ pub mod hf_models_fixture;
 pub mod lm;
 pub mod model;
 pub mod nd_fixture;
+pub mod packing;
 pub mod panic_report;
 pub mod plot;
 pub mod progress;

@@ -15,7 +15,7 @@ use burn::tensor::ops::AttentionModuleOptions;
 use burn::tensor::{Int, Tensor};
 use burn_rotary::{AxisOrder, Rope, RopeBackend, RopeConfig};
 
-use crate::lm::Packing;
+use crate::packing::Packing;
 
 /// Configuration of a [`Transformer`].
 #[derive(Config, Debug)]

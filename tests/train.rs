@@ -11,8 +11,8 @@ use burn::tensor::{Distribution, Tensor, TensorData};
 use burn_rotary::{RopeBackend, RopeConfig, RopeScaling, YarnScaling};
 use burn_rotary_suite::checkpoint::{Checkpoint, TrainState};
 use burn_rotary_suite::data::{Retrieval, SplitMix, Task, TaskSpec};
-use burn_rotary_suite::lm::Packing;
 use burn_rotary_suite::model::TransformerConfig;
+use burn_rotary_suite::packing::Packing;
 use burn_rotary_suite::train::learner::{fit, RunPlan};
 use burn_rotary_suite::train::{evaluate, train_with, TrainConfig};
 

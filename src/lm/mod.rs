@@ -1,14 +1,12 @@
 //! Language-model inference with the example [`Transformer`](crate::model::Transformer):
 //! a KV cache whose RoPE positions are the per-row cache lengths ([`kv_cache`]), token-by-token
 //! decoding of a batch of prompts of different lengths ([`generate`]), and the tokens of the
-//! training tasks as text ([`vocab`]), and packed rows of several documents ([`packing`]).
+//! training tasks as text ([`vocab`]).
 
 pub mod generate;
 pub mod kv_cache;
-pub mod packing;
 pub mod vocab;
 
 pub use generate::{generate, Decoder, Decoding, GenerateConfig, Generation};
 pub use kv_cache::KvCache;
-pub use packing::Packing;
 pub use vocab::Vocab;

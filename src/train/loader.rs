@@ -11,7 +11,7 @@ use burn::tensor::{Int, Tensor, TensorData};
 
 use super::TrainConfig;
 use crate::data::{HostBatch, SplitMix, Task};
-use crate::lm::Packing;
+use crate::packing::Packing;
 
 /// One worker's part of a global batch, on its device.
 #[derive(Debug, Clone)]

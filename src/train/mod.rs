@@ -18,8 +18,8 @@ use burn::tensor::{Int, Tensor, TensorData};
 use burn_rotary::RopeBackend;
 
 use crate::data::{HostBatch, SplitMix, Task};
-use crate::lm::Packing;
 use crate::model::Transformer;
+use crate::packing::Packing;
 
 /// How to train.
 #[derive(Config, Debug)]

@@ -26,7 +26,7 @@ impl<B: Backend> Packing<B> {
     ///
     /// ```
     /// use burn::backend::NdArray;
-    /// use burn_rotary_suite::lm::Packing;
+    /// use burn_rotary_suite::packing::Packing;
     ///
     /// // Two rows of 6 tokens: documents of 3, 1 and 2 tokens (positions 0 1 2 0 0 1), and one
     /// // document of 6.
