@@ -6,6 +6,8 @@ use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
+use crate::packing::Packing;
+
 /// A small seeded PRNG (SplitMix64): the same seed gives the same data on every machine.
 #[derive(Debug, Clone)]
 pub struct SplitMix(u64);
@@ -81,6 +83,11 @@ impl HostBatch {
         let shape = [self.batch, self.seq];
         let tensor = |ids: &[i64]| Tensor::from_data(TensorData::new(ids.to_vec(), shape), device);
         (tensor(&self.tokens), tensor(&self.targets))
+    }
+
+    /// The packing of the rows on `device`, when they hold several documents.
+    pub fn packing<B: Backend>(&self, device: &B::Device) -> Option<Packing<B>> {
+        (!self.documents.is_empty()).then(|| Packing::new(&self.documents, device))
     }
 }
 

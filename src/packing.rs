@@ -15,14 +15,14 @@ use burn_rotary::Positions;
 /// then rotated with the frequencies of that length, not of its own.
 #[derive(Debug, Clone)]
 pub struct Packing<B: Backend> {
-    lengths: Vec<Vec<usize>>,
     positions: Positions<B>,
     /// `true` where the query's and the key's documents differ. Shape `[batch, 1, seq, seq]`.
     mask: Tensor<B, 4, Bool>,
 }
 
 impl<B: Backend> Packing<B> {
-    /// Rows of documents: `lengths[b]` are the document lengths of row `b`, in order.
+    /// Rows of documents: `lengths[b]` are the document lengths of row `b`, in order (from
+    /// flash-attn's cumulative `cu_seqlens`, row `b`'s lengths are its successive differences).
     ///
     /// ```
     /// use burn::backend::NdArray;
@@ -55,37 +55,13 @@ impl<B: Backend> Packing<B> {
             TensorData::new(masked, [lengths.len(), 1, seq, seq]),
             device,
         );
-        Self {
-            lengths: lengths.to_vec(),
-            positions,
-            mask,
-        }
-    }
-
-    /// One row from cumulative lengths `[0, l1, l1 + l2, ..., total]` (`cu_seqlens`).
-    ///
-    /// # Panics
-    /// If `cu_seqlens` does not start at 0 or decreases.
-    pub fn from_cu_seqlens(cu_seqlens: &[usize], device: &B::Device) -> Self {
-        assert!(
-            cu_seqlens.first().is_none_or(|&c| c == 0)
-                && cu_seqlens.windows(2).all(|w| w[0] <= w[1]),
-            "Packing::from_cu_seqlens: expected cumulative lengths from 0, non-decreasing, \
-             got {cu_seqlens:?}"
-        );
-        let lengths: Vec<usize> = cu_seqlens.windows(2).map(|w| w[1] - w[0]).collect();
-        Self::new(&[lengths], device)
+        Self { positions, mask }
     }
 
     /// `[batch, seq]`: the rows and the tokens in each.
     pub fn dims(&self) -> [usize; 2] {
         let [batch, _, seq, _] = self.mask.dims();
         [batch, seq]
-    }
-
-    /// The document lengths of each row.
-    pub fn lengths(&self) -> &[Vec<usize>] {
-        &self.lengths
     }
 
     /// RoPE positions: each document's tokens at `0..len`.

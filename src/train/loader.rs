@@ -41,7 +41,7 @@ impl<B: Backend> LmBatch<B> {
                 device,
             )
         });
-        let packing = (!host.documents.is_empty()).then(|| Packing::new(&host.documents, device));
+        let packing = host.packing(device);
         Self {
             tokens,
             targets,

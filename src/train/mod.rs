@@ -146,8 +146,7 @@ pub fn loss<B: RopeBackend>(
     device: &B::Device,
 ) -> (Tensor<B, 1>, Tensor<B, 3>) {
     let (tokens, targets) = batch.to_tensors::<B>(device);
-    let packing = (!batch.documents.is_empty()).then(|| Packing::new(&batch.documents, device));
-    lm_loss(model, tokens, targets, packing.as_ref())
+    lm_loss(model, tokens, targets, batch.packing(device).as_ref())
 }
 
 /// Mean next-token cross-entropy of `model` on `tokens` (packed rows with a `packing`)
