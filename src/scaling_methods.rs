@@ -81,16 +81,7 @@ impl Method {
             Method::Linear => RopeScaling::Linear { factor: s },
             Method::Ntk => RopeScaling::Ntk { factor: s },
             Method::DynamicNtk => RopeScaling::DynamicNtk { factor: 1.0 },
-            Method::Yarn => RopeScaling::Yarn(YarnScaling {
-                factor: s,
-                original_max_position_embeddings: train_len,
-                beta_fast: 32.0,
-                beta_slow: 1.0,
-                mscale: None,
-                mscale_all_dim: None,
-                attention_factor: None,
-                truncate: true,
-            }),
+            Method::Yarn => RopeScaling::Yarn(YarnScaling::new(s, train_len)),
             Method::Llama3 => RopeScaling::Llama3(Llama3Scaling {
                 factor: s,
                 low_freq_factor: 1.0,

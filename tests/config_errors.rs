@@ -5,14 +5,9 @@ use burn_rotary::{LongRopeScaling, RopeConfig, RopeError, RopeScaling, YarnScali
 
 fn yarn(beta_fast: f64, beta_slow: f64) -> RopeScaling {
     RopeScaling::Yarn(YarnScaling {
-        factor: 4.0,
-        original_max_position_embeddings: 2048,
         beta_fast,
         beta_slow,
-        mscale: None,
-        mscale_all_dim: None,
-        attention_factor: None,
-        truncate: true,
+        ..YarnScaling::new(4.0, 2048)
     })
 }
 

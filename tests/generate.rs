@@ -41,16 +41,7 @@ fn tiny(vocab: usize, rope: RopeConfig) -> TransformerConfig {
 fn scaling(name: &str) -> RopeScaling {
     match name {
         "none" => RopeScaling::None,
-        "yarn" => RopeScaling::Yarn(YarnScaling {
-            factor: 4.0,
-            original_max_position_embeddings: ORIGINAL,
-            beta_fast: 32.0,
-            beta_slow: 1.0,
-            mscale: None,
-            mscale_all_dim: None,
-            attention_factor: None,
-            truncate: true,
-        }),
+        "yarn" => RopeScaling::Yarn(YarnScaling::new(4.0, ORIGINAL)),
         "dynamic_ntk" => RopeScaling::DynamicNtk { factor: 4.0 },
         "longrope" => RopeScaling::LongRope(LongRopeScaling {
             short_factor: vec![1.0, 1.2, 1.5, 2.0],

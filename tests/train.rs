@@ -69,16 +69,7 @@ where
 /// and the tensor-op path give the same.
 fn block_gradients<B: AutodiffBackend + RopeBackend>(device: &B::Device) {
     let mut rng = SplitMix::new(seed());
-    let yarn = RopeScaling::Yarn(YarnScaling {
-        factor: 4.0,
-        original_max_position_embeddings: 16,
-        beta_fast: 32.0,
-        beta_slow: 1.0,
-        mscale: None,
-        mscale_all_dim: None,
-        attention_factor: None,
-        truncate: true,
-    });
+    let yarn = RopeScaling::Yarn(YarnScaling::new(4.0, 16));
     let config = tiny(20, RopeConfig::new(8).with_scaling(yarn));
     let model = config.init::<B>(device);
     let dims = [2, 7, 32];
@@ -281,16 +272,7 @@ fn packed_rows_match_documents<B: RopeBackend>(device: &B::Device) {
     let lengths = vec![row, vec![SEQ]];
     let vocab = 40;
     let tokens: Vec<i64> = (0..2 * SEQ).map(|_| rng.below(vocab) as i64).collect();
-    let yarn = RopeScaling::Yarn(YarnScaling {
-        factor: 4.0,
-        original_max_position_embeddings: 8,
-        beta_fast: 32.0,
-        beta_slow: 1.0,
-        mscale: None,
-        mscale_all_dim: None,
-        attention_factor: None,
-        truncate: true,
-    });
+    let yarn = RopeScaling::Yarn(YarnScaling::new(4.0, 8));
     for scaling in [RopeScaling::None, yarn] {
         let rope = RopeConfig::new(8)
             .with_scaling(scaling.clone())

@@ -119,16 +119,7 @@ pub fn configs() -> Vec<RopeConfig> {
             .with_layout(RopeLayout::Interleaved),
         RopeConfig::new(32).with_scaling(RopeScaling::Linear { factor: 4.0 }),
         RopeConfig::new(32).with_scaling(RopeScaling::Ntk { factor: 8.0 }),
-        RopeConfig::new(64).with_scaling(RopeScaling::Yarn(YarnScaling {
-            factor: 8.0,
-            original_max_position_embeddings: 2048,
-            beta_fast: 32.0,
-            beta_slow: 1.0,
-            mscale: None,
-            mscale_all_dim: None,
-            attention_factor: None,
-            truncate: true,
-        })),
+        RopeConfig::new(64).with_scaling(RopeScaling::Yarn(YarnScaling::new(8.0, 2048))),
         RopeConfig::new(64)
             .with_theta(500_000.0)
             .with_scaling(RopeScaling::Llama3(Llama3Scaling {

@@ -69,6 +69,22 @@ fn yarn_mscale(scale: f64, k: f64) -> f64 {
 }
 
 impl YarnScaling {
+    /// YaRN extending a model pre-trained on `original_max_position_embeddings` positions by
+    /// `factor`, with transformers' defaults for the rest: `beta_fast` 32, `beta_slow` 1, the
+    /// attention factor `0.1 ln(factor) + 1`, the correction range truncated.
+    pub fn new(factor: f64, original_max_position_embeddings: usize) -> Self {
+        Self {
+            factor,
+            original_max_position_embeddings,
+            beta_fast: default_beta_fast(),
+            beta_slow: default_beta_slow(),
+            mscale: None,
+            mscale_all_dim: None,
+            attention_factor: None,
+            truncate: true,
+        }
+    }
+
     fn attention_factor(&self) -> f64 {
         if let Some(af) = self.attention_factor {
             return af;
