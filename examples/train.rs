@@ -11,8 +11,8 @@
 //! The default task is synthetic key-value retrieval in periodic filler, generated from a seed
 //! (see `burn_rotary_suite::data::Retrieval`); `--text FILE` trains a character-level model on
 //! any UTF-8 file instead; `--pack` packs each training row with several documents (varlen
-//! training, positions restarting at each). The backend name becomes the type parameter of the generic
-//! `TrainTask::run` below; nothing else changes between backends.
+//! training, positions restarting at each). The backend name becomes the type parameter of the
+//! generic `TrainTask::run` below; nothing else changes between backends.
 //!
 //! Writes `model.json`, `train.json`, `model.mpk`, `losses.csv`, `loss.svg` and the learner's
 //! `checkpoint/` (model, optimiser and schedule of the last epochs) and metric logs to `--out`

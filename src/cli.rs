@@ -91,21 +91,18 @@ pub fn non_negative(s: &str) -> Result<f64, String> {
 
 /// A backend name this build can run (see [`crate::backend_choice::available_backends`]).
 pub fn backend(s: &str) -> Result<String, String> {
-    let names = crate::backend_choice::available_backends();
-    if names.contains(&s) {
-        Ok(s.to_string())
-    } else {
-        Err(format!("not one of {}", names.join(", ")))
-    }
+    one_of(s, crate::backend_choice::available_backends())
 }
 
 /// A backend name this build can train on: [`backend`]'s names without the unfused
 /// `*-kernel` ones (see [`crate::backend_choice::run_train_on`]).
 pub fn train_backend(s: &str) -> Result<String, String> {
-    let names: Vec<&str> = crate::backend_choice::available_backends()
-        .into_iter()
-        .filter(|name| !name.ends_with("-kernel"))
-        .collect();
+    let mut names = crate::backend_choice::available_backends();
+    names.retain(|name| !name.ends_with("-kernel"));
+    one_of(s, names)
+}
+
+fn one_of(s: &str, names: Vec<&str>) -> Result<String, String> {
     if names.contains(&s) {
         Ok(s.to_string())
     } else {
