@@ -1,7 +1,7 @@
 //! Decoding with a KV cache computes what re-running the whole sequence computes: for a batch
 //! of prompts of different lengths (left-padded, per-row RoPE offsets), the logits of the
 //! prefill and of every cached step equal those of `Transformer::forward` on each prompt and
-//! its generated tokens alone, within 1e-4, with no scaling, a static one (YaRN) and the
+//! its generated tokens alone, within 1e-4 (5e-3 on CUDA's TF32 matmuls), with no scaling, a static one (YaRN) and the
 //! length-dependent ones (dynamic NTK, LongRoPE) crossing their threshold while decoding. Plus
 //! a smoke test: a model trained a few steps and saved loads back and generates. Run on every
 //! backend of the build.
@@ -28,6 +28,14 @@ const VOCAB: usize = 48;
 const ORIGINAL: usize = 8;
 const PROMPT_LENS: [usize; 3] = [4, 9, 13];
 const STEPS: usize = 7;
+/// Largest |cached - full| logit difference accepted on backends whose f32 matmuls are exact
+/// f32 (NdArray, wgpu).
+const F32_TOLERANCE: f32 = 1e-4;
+/// The same on CUDA: CubeCL's matmul stages f32 operands as TF32 on tensor-core GPUs
+/// (cubek-matmul's `adjust_dtypes`; 10-bit mantissa, unit roundoff 2^-11 = 4.9e-4), so a cached
+/// step and a re-run round differently. 10 such roundoffs of these O(1) logits; an H100 gave
+/// 1.9e-4 to 1.5e-3, fused and unfused alike (2026-11-27). Cache bugs are 0.1 and up.
+const TF32_TOLERANCE: f32 = 5e-3;
 
 fn tiny(vocab: usize, rope: RopeConfig) -> TransformerConfig {
     TransformerConfig::new(vocab, rope)
@@ -68,7 +76,7 @@ fn argmax(row: &[f32]) -> i64 {
 }
 
 /// Cached decoding (and the batched recompute baseline) vs `forward` on each full sequence.
-fn cached_matches_full<B: RopeBackend>(name: &str, device: &B::Device) {
+fn cached_matches_full<B: RopeBackend>(name: &str, tolerance: f32, device: &B::Device) {
     let seed = seed();
     B::seed(device, seed);
     let rope = RopeConfig::new(8)
@@ -155,12 +163,12 @@ fn cached_matches_full<B: RopeBackend>(name: &str, device: &B::Device) {
     );
     assert!(scale > 1.0, "logits up to {scale}: too small to test");
     assert!(
-        max_diff <= 1e-4,
-        "{name}: cached vs full logits differ by {max_diff}"
+        max_diff <= tolerance,
+        "{name}: cached vs full logits differ by {max_diff} > {tolerance}"
     );
     assert!(
-        recompute_diff <= 1e-4,
-        "{name}: recompute vs cached differ by {recompute_diff}"
+        recompute_diff <= tolerance,
+        "{name}: recompute vs cached differ by {recompute_diff} > {tolerance}"
     );
 }
 
@@ -229,22 +237,22 @@ where
         .all(|&id| (0..task.vocab_size() as i64).contains(&id)));
 }
 
-/// The generation tests on backend `$backend`.
+/// The generation tests on backend `$backend`, logits compared within `$tolerance`.
 macro_rules! generate_tests {
-    ($backend:ty) => {{
+    ($backend:ty, $tolerance:expr) => {{
         type B = $backend;
         let tests: [Test; 5] = [
             ("cached_matches_full/none", || {
-                cached_matches_full::<B>("none", &Default::default())
+                cached_matches_full::<B>("none", $tolerance, &Default::default())
             }),
             ("cached_matches_full/yarn", || {
-                cached_matches_full::<B>("yarn", &Default::default())
+                cached_matches_full::<B>("yarn", $tolerance, &Default::default())
             }),
             ("cached_matches_full/dynamic_ntk", || {
-                cached_matches_full::<B>("dynamic_ntk", &Default::default())
+                cached_matches_full::<B>("dynamic_ntk", $tolerance, &Default::default())
             }),
             ("cached_matches_full/longrope", || {
-                cached_matches_full::<B>("longrope", &Default::default())
+                cached_matches_full::<B>("longrope", $tolerance, &Default::default())
             }),
             ("trained_checkpoint_generates", || {
                 trained_checkpoint_generates::<B>(&Default::default())
@@ -257,7 +265,10 @@ macro_rules! generate_tests {
 fn main() {
     let mut harness = Harness::new("generate");
     #[cfg(feature = "ndarray")]
-    harness.backend("ndarray", &generate_tests!(burn::backend::NdArray));
+    harness.backend(
+        "ndarray",
+        &generate_tests!(burn::backend::NdArray, F32_TOLERANCE),
+    );
     #[cfg(feature = "wgpu")]
     {
         // Without burn-fusion every case passes; with it, the cached steps (one new column per
@@ -267,19 +278,20 @@ fn main() {
         // every step. The generate example decodes on the unfused backends.
         harness.backend(
             "wgpu-kernel",
-            &generate_tests!(burn_rotary_suite::backend_choice::WgpuKernel),
+            &generate_tests!(burn_rotary_suite::backend_choice::WgpuKernel, F32_TOLERANCE),
         );
-        let (ok, failing): (Vec<Test>, Vec<Test>) = generate_tests!(burn::backend::Wgpu)
-            .into_iter()
-            .partition(|(name, _)| {
-                ![
-                    "cached_matches_full/none",
-                    "cached_matches_full/yarn",
-                    "cached_matches_full/longrope",
-                    "trained_checkpoint_generates",
-                ]
-                .contains(name)
-            });
+        let (ok, failing): (Vec<Test>, Vec<Test>) =
+            generate_tests!(burn::backend::Wgpu, F32_TOLERANCE)
+                .into_iter()
+                .partition(|(name, _)| {
+                    ![
+                        "cached_matches_full/none",
+                        "cached_matches_full/yarn",
+                        "cached_matches_full/longrope",
+                        "trained_checkpoint_generates",
+                    ]
+                    .contains(name)
+                });
         harness.backend("wgpu", &ok);
         harness.known_failures(
             "wgpu",
@@ -290,10 +302,16 @@ fn main() {
     }
     #[cfg(feature = "cuda")]
     {
-        harness.backend("cuda", &generate_tests!(burn::backend::Cuda));
+        harness.backend(
+            "cuda",
+            &generate_tests!(burn::backend::Cuda, TF32_TOLERANCE),
+        );
         harness.backend(
             "cuda-kernel",
-            &generate_tests!(burn_rotary_suite::backend_choice::CudaKernel),
+            &generate_tests!(
+                burn_rotary_suite::backend_choice::CudaKernel,
+                TF32_TOLERANCE
+            ),
         );
     }
     harness.run()

@@ -38,13 +38,13 @@ pub struct Cli {
     /// Scored grid sides, ascending [default: 8,12,16,24,32; --quick: 8,16,32].
     #[arg(long, value_name = "N,N,..", value_parser = sides, allow_negative_numbers = true)]
     pub grids: Option<Sides>,
-    /// Colours of the patches [default: 2].
+    /// Colours of the patches [default: 4].
     #[arg(long, value_name = "N", value_parser = at_least_2, allow_negative_numbers = true)]
     pub colours: Option<usize>,
-    /// Probability that a patch repeats its neighbour's colour along the stroke [default: 0.8].
+    /// Probability that a patch repeats its neighbour's colour along the stroke [default: 0.9].
     #[arg(long, value_name = "X", value_parser = probability, allow_negative_numbers = true)]
     pub keep: Option<f64>,
-    /// Training steps per model [default: 400; --quick: 200].
+    /// Training steps per model [default: 800; --quick: 600].
     #[arg(long, value_name = "N", value_parser = at_least_1, allow_negative_numbers = true)]
     pub steps: Option<usize>,
     /// Images per training step [default: 32].
@@ -84,10 +84,13 @@ pub struct Cli {
     /// RoPE base of both axes [default: 100].
     #[arg(long, value_name = "X", value_parser = above_1, allow_negative_numbers = true)]
     pub theta: Option<f64>,
+    /// Standard deviation of the token embeddings at initialisation [default: 1].
+    #[arg(long, value_name = "X", value_parser = positive, allow_negative_numbers = true)]
+    pub embed_std: Option<f64>,
     /// Base of the sin-cos table the learned embeddings start from [default: 10].
     #[arg(long, value_name = "X", value_parser = above_1, allow_negative_numbers = true)]
     pub ape_init_base: Option<f64>,
-    /// RMS of that table, times the token embeddings' (0.02) [default: 1].
+    /// RMS of that table, times --embed-std [default: 1].
     #[arg(long, value_name = "X", value_parser = positive, allow_negative_numbers = true)]
     pub ape_init_scale: Option<f64>,
 }
@@ -147,6 +150,7 @@ where
     c.weight_decay = cli.weight_decay.unwrap_or(c.weight_decay);
     c.theta = cli.theta.unwrap_or(c.theta);
     c.keep = cli.keep.unwrap_or(c.keep);
+    c.embed_std = cli.embed_std.unwrap_or(c.embed_std);
     c.ape_init_base = cli.ape_init_base.unwrap_or(c.ape_init_base);
     c.ape_init_scale = cli.ape_init_scale.unwrap_or(c.ape_init_scale);
     c.validate().map_err(CliExit::Error)?;

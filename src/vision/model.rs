@@ -50,9 +50,11 @@ pub struct VitConfig {
     pub d_ff: usize,
     /// RoPE base of both axes.
     pub theta: f64,
+    /// Standard deviation of the token embeddings at initialisation.
+    pub embed_std: f64,
     /// Base of the sin-cos table the learned embeddings start from ([`sincos_2d`]).
     pub ape_init_base: f64,
-    /// RMS of that table, as a multiple of the token embeddings' (0.02).
+    /// RMS of that table, as a multiple of `embed_std`.
     pub ape_init_scale: f64,
 }
 
@@ -86,19 +88,20 @@ impl VitConfig {
             ),
             Encoding::Learned => None,
         };
-        let small = Initializer::Normal {
+        let embed = Initializer::Normal {
             mean: 0.0,
-            std: 0.02,
+            std: self.embed_std,
         };
         let d = self.d_model;
         let linear = |i, o| LinearConfig::new(i, o).init(device);
         let norm = || LayerNormConfig::new(d).init(device);
         Vit {
             embedding: EmbeddingConfig::new(self.vocab_size, d)
-                .with_initializer(small)
+                .with_initializer(embed)
                 .init(device),
             position: (self.encoding == Encoding::Learned).then(|| {
-                let table = sincos_2d(self.side, d, self.ape_init_base, self.ape_init_scale);
+                let rms = self.ape_init_scale * self.embed_std;
+                let table = sincos_2d(self.side, d, self.ape_init_base, rms);
                 let shape = [self.side * self.side, d];
                 Param::from_tensor(Tensor::from_data(TensorData::new(table, shape), device))
             }),
@@ -275,18 +278,18 @@ impl<B: RopeBackend> Attention<B> {
 
 /// The initial learned embeddings: MAE's fixed 2-D sin-cos embedding (half the channels encode
 /// the row, half the column, each as `sin` then `cos` of `pos · base^(−k/(D/4))`), with an RMS of
-/// `scale × 0.02` (the token embeddings' std). It gives the learned table a smooth start from
+/// `rms`. It gives the learned table a smooth start from
 /// which a relative offset is a linear map (as in MAE and DeiT III); a `base` near the training
 /// side keeps most frequencies useful on a small grid.
 ///
 /// Laid out `[side², d]`.
-pub fn sincos_2d(side: usize, d: usize, base: f64, scale: f64) -> Vec<f32> {
+pub fn sincos_2d(side: usize, d: usize, base: f64, rms: f64) -> Vec<f32> {
     assert!(
         d.is_multiple_of(4),
         "sincos_2d: d_model {d} is not a multiple of 4"
     );
     let quarter = d / 4;
-    let scale = scale * 0.02 * std::f64::consts::SQRT_2;
+    let scale = rms * std::f64::consts::SQRT_2;
     let mut out = Vec::with_capacity(side * side * d);
     for r in 0..side {
         for c in 0..side {

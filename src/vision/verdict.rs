@@ -145,28 +145,67 @@ pub fn verdict(results: &VitResults) -> String {
         .filter(|(e, _)| *e == super::model::Encoding::Learned)
         .flat_map(|(_, per_seed)| per_seed.iter())
         .all(|&a| a >= LEARNED);
-    let agreement = match compare(rope, ape) {
-        _ if !ape_learned => format!(
+    // RoPE as trained against interpolated learned embeddings, grid by grid beyond the training one.
+    let (mut ahead, mut behind, mut tied) = (Vec::new(), Vec::new(), Vec::new());
+    let mut pairs = Vec::new();
+    for &side in c.grids.iter().filter(|&&g| g > train) {
+        let (Some(r), Some(a)) = (
+            results.row(Method::Rope, side),
+            results.row(Method::LearnedInterp, side),
+        ) else {
+            continue;
+        };
+        let (r, a) = (r.accuracy(), a.accuracy());
+        let grid = format!("{side}×{side}");
+        let (sign, list) = match compare(r, a) {
+            Some(true) => (">", &mut ahead),
+            Some(false) => ("<", &mut behind),
+            None => ("≈", &mut tied),
+        };
+        pairs.push(format!("{grid} {} {sign} {}", pct(r.mean), pct(a.mean)));
+        list.push(grid);
+    }
+    writeln!(
+        out,
+        "`rope` against `ape_interp`, grid by grid: {}.\n",
+        pairs.join(", ")
+    )
+    .unwrap();
+    let agreement = if !ape_learned {
+        format!(
             "is not a fair test of it: not every learned-embedding model learned the task at the \
              training grid (≥ {}), so their lower scores beyond it (mean {} against RoPE's {}) \
              do not isolate extrapolation",
             pct(LEARNED),
             pct(ape.mean),
             pct(rope.mean)
-        ),
-        Some(true) => format!(
-            "agrees: RoPE as trained beats interpolated learned embeddings beyond the training \
-             grid by {:.1} points on average",
-            100.0 * (rope.mean - ape.mean)
-        ),
-        Some(false) => format!(
-            "disagrees: interpolated learned embeddings beat RoPE as trained beyond the \
-             training grid by {:.1} points on average",
-            100.0 * (ape.mean - rope.mean)
-        ),
-        None => "is not tested decisively: RoPE as trained and interpolated learned embeddings \
-                 are within the spread over seeds beyond the training grid"
-            .to_string(),
+        )
+    } else {
+        match (ahead.is_empty(), behind.is_empty(), tied.is_empty()) {
+            (false, true, true) => format!(
+                "agrees: RoPE as trained beats interpolated learned embeddings at every larger \
+                 grid, by {:.1} points on average",
+                100.0 * (rope.mean - ape.mean)
+            ),
+            (false, true, false) => format!(
+                "agrees in part: RoPE as trained is ahead beyond the spread over seeds at {} and \
+                 within it at {}",
+                ahead.join(", "),
+                tied.join(", ")
+            ),
+            (true, false, _) => format!(
+                "disagrees: interpolated learned embeddings are ahead beyond the spread at {}",
+                behind.join(", ")
+            ),
+            (false, false, _) => format!(
+                "is mixed: RoPE as trained is ahead at {}, interpolated learned embeddings at {}",
+                ahead.join(", "),
+                behind.join(", ")
+            ),
+            (true, true, _) => "does not settle it: RoPE as trained and interpolated learned \
+                                embeddings are within the spread over seeds at every larger grid"
+                .to_string(),
+        }
     };
     writeln!(
         out,
