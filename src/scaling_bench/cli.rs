@@ -45,10 +45,10 @@ pub struct Cli {
     /// Training steps of the text model [default: 400; --quick: 120].
     #[arg(long, value_name = "N", value_parser = at_least_1, allow_negative_numbers = true)]
     pub steps: Option<usize>,
-    /// Training steps of the retrieval model [default: 400; --quick: 120].
+    /// Training steps of the retrieval model [default: 800; --quick: 120].
     #[arg(long, value_name = "N", value_parser = at_least_1, allow_negative_numbers = true)]
     pub retrieval_steps: Option<usize>,
-    /// Peak learning rate of the retrieval model [default: 0.01].
+    /// Peak learning rate of the retrieval model [default: 0.003].
     #[arg(long, value_name = "X", value_parser = positive, allow_negative_numbers = true)]
     pub retrieval_lr: Option<f64>,
     /// Text only: no retrieval model.
