@@ -35,6 +35,7 @@ const F32_TOLERANCE: f32 = 1e-4;
 /// (cubek-matmul's `adjust_dtypes`; 10-bit mantissa, unit roundoff 2^-11 = 4.9e-4), so a cached
 /// step and a re-run round differently. 10 such roundoffs of these O(1) logits; an H100 gave
 /// 1.9e-4 to 1.5e-3, fused and unfused alike (2026-11-27). Cache bugs are 0.1 and up.
+#[cfg(feature = "cuda")]
 const TF32_TOLERANCE: f32 = 5e-3;
 
 fn tiny(vocab: usize, rope: RopeConfig) -> TransformerConfig {
