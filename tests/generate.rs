@@ -1,8 +1,9 @@
 //! Decoding with a KV cache computes what re-running the whole sequence computes: for a batch
 //! of prompts of different lengths (left-padded, per-row RoPE offsets), the logits of the
 //! prefill and of every cached step equal those of `Transformer::forward` on each prompt and
-//! its generated tokens alone, within 1e-4 (5e-3 on CUDA's TF32 matmuls), with no scaling, a static one (YaRN) and the
-//! length-dependent ones (dynamic NTK, LongRoPE) crossing their threshold while decoding. Plus
+//! its generated tokens alone, within 1e-4 (5e-3 on CUDA's TF32 matmuls), with no scaling, a
+//! static one (YaRN) and the length-dependent ones (dynamic NTK, LongRoPE) crossing their
+//! threshold while decoding. Plus
 //! a smoke test: a model trained a few steps and saved loads back and generates. Run on every
 //! backend of the build.
 

@@ -324,10 +324,13 @@ fn retrieval_verdict(results: &BenchResults, pairs: usize, values: usize, at_l: 
         list(&longer),
     );
     if 2 * saturated >= cells {
-        let none = accuracy_beyond(results, "none");
+        let none: &[f64] = methods
+            .iter()
+            .find(|(m, _)| *m == "none")
+            .map_or(&[], |(_, acc)| acc);
         let below: Vec<&str> = methods
             .iter()
-            .filter(|(m, acc)| *m != "none" && beats(acc, &none))
+            .filter(|(m, acc)| *m != "none" && !none.is_empty() && beats(acc, none))
             .map(|(m, _)| *m)
             .collect();
         write!(

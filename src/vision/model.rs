@@ -278,9 +278,9 @@ impl<B: RopeBackend> Attention<B> {
 
 /// The initial learned embeddings: MAE's fixed 2-D sin-cos embedding (half the channels encode
 /// the row, half the column, each as `sin` then `cos` of `pos · base^(−k/(D/4))`), with an RMS of
-/// `rms`. It gives the learned table a smooth start from
-/// which a relative offset is a linear map (as in MAE and DeiT III); a `base` near the training
-/// side keeps most frequencies useful on a small grid.
+/// `rms`. It gives the learned table a smooth start from which a relative offset is a linear map
+/// (as in MAE and DeiT III); a `base` near the training side keeps most frequencies useful on a
+/// small grid.
 ///
 /// Laid out `[side², d]`.
 pub fn sincos_2d(side: usize, d: usize, base: f64, rms: f64) -> Vec<f32> {

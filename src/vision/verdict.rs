@@ -145,7 +145,7 @@ pub fn verdict(results: &VitResults) -> String {
         .filter(|(e, _)| *e == super::model::Encoding::Learned)
         .flat_map(|(_, per_seed)| per_seed.iter())
         .all(|&a| a >= LEARNED);
-    // RoPE as trained against interpolated learned embeddings, grid by grid beyond the training one.
+    // RoPE as trained against interpolated learned embeddings, grid by grid beyond training.
     let (mut ahead, mut behind, mut tied) = (Vec::new(), Vec::new(), Vec::new());
     let mut pairs = Vec::new();
     for &side in c.grids.iter().filter(|&&g| g > train) {
