@@ -474,10 +474,6 @@ fn args(cli: Cli) -> Result<Args, String> {
 /// The sequence length and the retrieval records against the task.
 fn check_data(cli: &Cli, task: &Task) -> Result<(), String> {
     match task {
-        Task::Retrieval(r) if r.n_pairs > r.n_keys => Err(format!(
-            "--pairs {}: the task has {} keys, so at most {} records",
-            r.n_pairs, r.n_keys, r.n_keys
-        )),
         Task::Retrieval(r) if cli.seq_len < r.min_seq() => Err(format!(
             "--seq-len {}: {} retrieval records and the query need at least {} tokens",
             cli.seq_len,

@@ -94,22 +94,27 @@ impl HostBatch {
 /// Key-value retrieval in periodic filler text.
 ///
 /// A sequence of `seq` tokens is a random segment of 4 to 8 distinct filler tokens repeated.
-/// Into it are planted `n_pairs` *records* (distinct keys) at distinct places, each one token
-/// that names a key and its value, and it ends with the query `? key` of one of them, whose
-/// answer (the target of the last position) is that record's value token: a lookup across the
-/// whole context, among `n_pairs - 1` distractor records. The queried record sits at a chosen
-/// depth, the others at random ones.
+/// Each key has one value per sequence. Into the filler are planted [`records`] at distinct
+/// places, each one token that names a key and its value, and the sequence ends with the query
+/// `? key`, whose answer (the target of the last position) is that key's value token: a lookup
+/// across the whole context. The queried key's record appears once, at a chosen depth; the
+/// others (distractors, at random places) repeat the other keys. With `record_every` set, a
+/// longer context holds proportionally more distractors, as a real long context does; without,
+/// every sequence holds `n_pairs` records.
 ///
 /// A key and its value share one token so that the lookup is a single attention hop (the
 /// query's key attends to the record holding it, which names the value): a small model learns
 /// it within the benchmark's CPU budget, where a key and a value as two tokens need a
-/// two-layer induction circuit that the same model did not form in 1500 steps.
+/// two-layer induction circuit that the same model did not form in 2400 steps (either order,
+/// 2026-11-27).
 ///
 /// Token ids: `?` is 0, then `n_keys` keys, `n_values` values, `n_keys × n_values` records
 /// (key-major), `n_filler` filler tokens.
+///
+/// [`records`]: Retrieval::records
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Retrieval {
-    /// Records planted in each sequence (the queried one and distractors).
+    /// Records planted in each sequence (the queried one and distractors), at least.
     pub n_pairs: usize,
     /// Distinct keys.
     pub n_keys: usize,
@@ -123,6 +128,10 @@ pub struct Retrieval {
     /// sequences hold only the final query.
     #[serde(default)]
     pub train_queries: usize,
+    /// One record per this many tokens where that is more than `n_pairs` (0: always
+    /// `n_pairs`; else at least 2).
+    #[serde(default)]
+    pub record_every: usize,
 }
 
 impl Default for Retrieval {
@@ -133,6 +142,7 @@ impl Default for Retrieval {
             n_values: 8,
             n_filler: 32,
             train_queries: 0,
+            record_every: 0,
         }
     }
 }
@@ -151,12 +161,45 @@ impl Retrieval {
         self.n_pairs + 3
     }
 
+    /// Rejects a task that cannot be drawn, naming the field.
+    pub fn check(&self) -> Result<(), String> {
+        let distractors = self.n_pairs > 1 || self.record_every > 0;
+        if self.n_pairs == 0 {
+            Err("n_pairs must be at least 1, got 0".into())
+        } else if self.n_keys < 1 + distractors as usize {
+            Err(format!(
+                "n_keys must be at least 2 for distractor records, got {}",
+                self.n_keys
+            ))
+        } else if self.n_values == 0 {
+            Err("n_values must be at least 1, got 0".into())
+        } else if self.n_filler < 8 {
+            Err(format!(
+                "n_filler must be at least 8, got {}",
+                self.n_filler
+            ))
+        } else if self.record_every == 1 {
+            Err("record_every must be 0 (off) or at least 2, got 1".into())
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Records in a sequence of `seq` tokens: `n_pairs`, or one per `record_every` tokens
+    /// where that is more.
+    pub fn records(&self, seq: usize) -> usize {
+        match self.record_every {
+            0 => self.n_pairs,
+            every => self.n_pairs.max(seq / every),
+        }
+    }
+
     /// `batch` sequences of `seq` tokens with the queried record at `depth` (`0`: the start
     /// of the context, `1`: just before the query) or at random depths when `None`.
     ///
     /// # Panics
-    /// If `seq < min_seq()`, `n_pairs > n_keys`, `n_values == 0`, `n_filler < 8` or `depth` is
-    /// outside `0..=1`.
+    /// If the task is not [`valid`](Self::check), `seq < min_seq()` or `depth` is outside
+    /// `0..=1`.
     pub fn batch(
         &self,
         rng: &mut SplitMix,
@@ -170,10 +213,9 @@ impl Retrieval {
             self.n_pairs,
             self.min_seq()
         );
-        assert!(
-            (1..=self.n_keys).contains(&self.n_pairs) && self.n_values > 0 && self.n_filler >= 8,
-            "Retrieval: need 1 <= n_pairs <= n_keys, n_values >= 1 and n_filler >= 8, got {self:?}"
-        );
+        if let Err(e) = self.check() {
+            panic!("Retrieval: {e}");
+        }
         assert!(
             depth.is_none_or(|d| (0.0..=1.0).contains(&d)),
             "Retrieval: depth {depth:?} is outside 0..=1"
@@ -196,14 +238,20 @@ impl Retrieval {
             let depth_given = depth;
             let depth = depth.unwrap_or_else(|| rng.below(1001) as f64 / 1000.0);
             let mut starts = vec![(depth * last as f64).round() as usize];
-            while starts.len() < self.n_pairs {
+            let n_records = self.records(seq);
+            while starts.len() < n_records {
                 let at = rng.below(last + 1);
                 if !starts.contains(&at) {
                     starts.push(at);
                 }
             }
-            let keys = distinct(rng, nk, self.n_pairs);
-            let values: Vec<usize> = keys.iter().map(|_| rng.below(nv)).collect();
+            // The queried key is unique; distractors repeat the other keys, each with its value.
+            let value_of: Vec<usize> = (0..nk).map(|_| rng.below(nv)).collect();
+            let queried = rng.below(nk);
+            let keys: Vec<usize> = std::iter::once(queried)
+                .chain((1..n_records).map(|_| (queried + 1 + rng.below(nk - 1)) % nk))
+                .collect();
+            let values: Vec<usize> = keys.iter().map(|&k| value_of[k]).collect();
             for ((&at, &k), &v) in starts.iter().zip(&keys).zip(&values) {
                 tokens[at] = record(k, v);
             }
@@ -484,8 +532,14 @@ impl Task {
     pub fn describe(&self) -> String {
         match self {
             Self::Retrieval(r) => format!(
-                "key-value retrieval ({} records, {} keys, {} values, {} filler tokens)",
-                r.n_pairs, r.n_keys, r.n_values, r.n_filler
+                "key-value retrieval ({}, {} keys, {} values, {} filler tokens)",
+                match r.record_every {
+                    0 => format!("{} records", r.n_pairs),
+                    every => format!("a record per {every} tokens, at least {}", r.n_pairs),
+                },
+                r.n_keys,
+                r.n_values,
+                r.n_filler
             ),
             Self::Text(t) => format!(
                 "characters of a text ({} characters, {} symbols)",
@@ -521,6 +575,81 @@ impl TaskSpec {
             Self::Text(path) => std::fs::read_to_string(path)
                 .map(|text| Task::Text(Text::new(&text)))
                 .map_err(|e| format!("cannot read {}: {e}", path.display())),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Retrieval, SplitMix, QUERY};
+
+    /// The records of a retrieval sequence: `(position, key, value)`.
+    fn records(r: &Retrieval, tokens: &[i64]) -> Vec<(usize, usize, usize)> {
+        let first = 1 + r.n_keys + r.n_values;
+        tokens
+            .iter()
+            .enumerate()
+            .filter_map(|(i, &t)| {
+                let id = (t as usize).checked_sub(first)?;
+                (id < r.n_keys * r.n_values).then_some((i, id / r.n_values, id % r.n_values))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn retrieval_distractors_grow_with_length_and_the_queried_key_is_unique() {
+        let r = Retrieval {
+            n_pairs: 2,
+            n_keys: 4,
+            n_values: 4,
+            n_filler: 16,
+            train_queries: 0,
+            record_every: 4,
+        };
+        for (seq, depth) in [(64, 0.0), (64, 1.0), (1024, 0.5), (1024, 0.0)] {
+            let batch = r.batch(&mut SplitMix::new(seq as u64), 4, seq, Some(depth));
+            for (row, answer) in batch.tokens.chunks(seq).zip(&batch.answers) {
+                let found = records(&r, row);
+                assert_eq!(found.len(), seq / 4, "records at {seq}");
+                assert_eq!(row[seq - 2], QUERY);
+                let key = (row[seq - 1] - 1) as usize;
+                let queried: Vec<_> = found.iter().filter(|f| f.1 == key).collect();
+                assert_eq!(queried.len(), 1, "the queried key once");
+                let (at, _, value) = *queried[0];
+                assert_eq!(at, (depth * (seq - 3) as f64).round() as usize);
+                assert_eq!(*answer, (1 + r.n_keys + value) as i64);
+                // One value per key: a distractor never contradicts another.
+                for a in &found {
+                    assert!(found.iter().all(|b| a.1 != b.1 || a.2 == b.2));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn retrieval_rejects_what_it_cannot_draw() {
+        let ok = Retrieval::default();
+        assert!(ok.check().is_ok());
+        for (bad, field) in [
+            (Retrieval { n_pairs: 0, ..ok }, "n_pairs"),
+            (
+                Retrieval {
+                    n_keys: 1,
+                    n_pairs: 2,
+                    ..ok
+                },
+                "n_keys",
+            ),
+            (
+                Retrieval {
+                    record_every: 1,
+                    ..ok
+                },
+                "record_every",
+            ),
+            (Retrieval { n_filler: 4, ..ok }, "n_filler"),
+        ] {
+            assert!(bad.check().unwrap_err().contains(field), "{bad:?}");
         }
     }
 }

@@ -52,11 +52,15 @@ pub struct Cli {
     #[arg(long, value_name = "X", value_parser = positive, allow_negative_numbers = true)]
     pub retrieval_lr: Option<f64>,
     /// Text only: no retrieval model.
-    #[arg(long, conflicts_with_all = ["retrieval_steps", "retrieval_lr", "pairs"])]
+    #[arg(long, conflicts_with_all = ["retrieval_steps", "retrieval_lr", "pairs", "record_every"])]
     pub no_retrieval: bool,
-    /// Records per retrieval sequence (one queried, the others distract) [default: 2].
+    /// Retrieval records per sequence at least (one queried, the others distract) [default: 2].
     #[arg(long, value_name = "N", value_parser = at_least_1, allow_negative_numbers = true)]
     pub pairs: Option<usize>,
+    /// One retrieval record per N tokens where that is more than --pairs, 0 for off
+    /// [default: 4].
+    #[arg(long, value_name = "N", value_parser = count, allow_negative_numbers = true)]
+    pub record_every: Option<usize>,
     /// Sequences per training step [default: 32].
     #[arg(long, value_name = "N", value_parser = at_least_1, allow_negative_numbers = true)]
     pub batch_size: Option<usize>,
@@ -150,8 +154,9 @@ where
     if cli.no_retrieval {
         c.retrieval = None;
     }
-    if let (Some(r), Some(pairs)) = (&mut c.retrieval, cli.pairs) {
-        r.n_pairs = pairs;
+    if let Some(r) = &mut c.retrieval {
+        r.n_pairs = cli.pairs.unwrap_or(r.n_pairs);
+        r.record_every = cli.record_every.unwrap_or(r.record_every);
     }
     let set = |target: &mut usize, value: Option<usize>| *target = value.unwrap_or(*target);
     set(&mut c.workers, cli.workers);

@@ -24,9 +24,12 @@ pub mod jobs;
 mod models;
 mod plots;
 mod report;
+mod retrieval_verdict;
 mod run;
 mod scoring;
 mod verdict;
+
+use crate::data::Retrieval;
 
 pub use alloc::AlignedAlloc;
 pub use config::{BenchConfig, TextSource, MAX_LENGTH};
@@ -97,8 +100,8 @@ pub struct BenchResults {
     pub finetune: Option<(usize, usize)>,
     /// How the models were obtained (trained or loaded, and how long training took).
     pub models_source: String,
-    /// The retrieval task's `(pairs planted, distinct values)`, if it ran.
-    pub retrieval: Option<(usize, usize)>,
+    /// The retrieval task, if it ran.
+    pub retrieval: Option<Retrieval>,
     /// Worker threads used.
     pub workers: usize,
     /// Wall time of the run, seconds.

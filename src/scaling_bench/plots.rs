@@ -31,9 +31,9 @@ pub fn write_plots(results: &BenchResults, dir: &Path) -> std::io::Result<Vec<(P
             .log_x(true);
         chart = match (task, results.retrieval) {
             (TaskKind::Text, _) => chart.reference("chance (uniform bytes)", byte_chance),
-            (TaskKind::Retrieval, Some((_, values))) => chart
+            (TaskKind::Retrieval, Some(r)) => chart
                 .y_range(0.0, 100.0)
-                .reference("chance", 100.0 / values as f64),
+                .reference("chance", 100.0 / r.n_values as f64),
             (TaskKind::Retrieval, None) => chart.y_range(0.0, 100.0),
         };
         for method in results.methods(task) {

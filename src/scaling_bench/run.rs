@@ -233,7 +233,7 @@ where
             setups.len() * n_seeds,
             out.join("models").display()
         ),
-        retrieval: config.retrieval.map(|r| (r.n_pairs, r.n_values)),
+        retrieval: config.retrieval,
         workers: config.workers,
         seconds: start.elapsed().as_secs_f64(),
     })

@@ -1,4 +1,5 @@
-//! What the tables show, checked against the literature's results on text loss.
+//! What the tables show, checked against the literature's results on text loss (and, in
+//! [`retrieval_verdict`], on retrieval).
 //!
 //! A claim "A is below B" holds only when it holds for every seed (paired: the same trained
 //! model scored under both methods) and the mean difference exceeds [`LOSS_TIE`]: the seeds'
@@ -7,6 +8,7 @@
 use std::f64::consts::PI;
 use std::fmt::Write as _;
 
+use super::retrieval_verdict::retrieval_verdict;
 use super::{BenchResults, TaskKind};
 
 /// Mean loss differences below this (nats) are a tie.
@@ -82,7 +84,8 @@ fn below_at(results: &BenchResults, a: &str, b: &str) -> (Vec<usize>, Vec<usize>
         .partition(|&&n| compare(results, a, b, n) == Some(Order::Below))
 }
 
-fn list(lengths: &[usize]) -> String {
+/// `64, 128, 256`.
+pub(super) fn list(lengths: &[usize]) -> String {
     let v: Vec<String> = lengths.iter().map(usize::to_string).collect();
     v.join(", ")
 }
@@ -234,120 +237,17 @@ pub fn verdict(results: &BenchResults) -> String {
             .unwrap();
         }
     }
-    if let (Some((pairs, values)), Some(none)) = (
-        results.retrieval,
+    if let (Some(task), Some(none)) = (
+        &results.retrieval,
         results.row(TaskKind::Retrieval, "none", l),
     ) {
-        out += &retrieval_verdict(results, pairs, values, none.accuracy().mean);
+        out += &retrieval_verdict(results, task, none.accuracy().mean);
     }
     if results.seeds.len() < 3 {
         out += "\nFewer than 3 seeds: spreads are unreliable; the literature checks are only \
                 indicative.\n";
     }
     out
-}
-
-/// Mean retrieval accuracy differences below this are a tie: one sequence in 40.
-const ACCURACY_TIE: f64 = 0.025;
-
-/// Per-seed retrieval accuracy of `method`, averaged over the lengths beyond `L`.
-fn accuracy_beyond(results: &BenchResults, method: &str) -> Vec<f64> {
-    let rows: Vec<_> = results
-        .lengths
-        .iter()
-        .filter(|&&n| n > results.train_len)
-        .filter_map(|&n| results.row(TaskKind::Retrieval, method, n))
-        .collect();
-    (0..results.seeds.len())
-        .map(|s| {
-            let v: Vec<f64> = rows.iter().filter_map(|r| r.scores[s].accuracy()).collect();
-            v.iter().sum::<f64>() / v.len().max(1) as f64
-        })
-        .collect()
-}
-
-/// Whether `a` beats `b` for every seed by more than [`ACCURACY_TIE`] on average.
-fn beats(a: &[f64], b: &[f64]) -> bool {
-    let diffs: Vec<f64> = a.iter().zip(b).map(|(x, y)| x - y).collect();
-    let mean = diffs.iter().sum::<f64>() / diffs.len().max(1) as f64;
-    diffs.iter().all(|&d| d > 0.0) && mean > ACCURACY_TIE
-}
-
-/// The retrieval line: whether the models learned the lookup at `L`, then the methods by
-/// mean accuracy over the extended lengths, `>` only where it holds for every seed.
-fn retrieval_verdict(results: &BenchResults, pairs: usize, values: usize, at_l: f64) -> String {
-    let l = results.train_len;
-    let planted = 1.0 / pairs as f64;
-    if at_l < 0.5 * (1.0 + planted) {
-        return format!(
-            "- Retrieval: at L = {l} the retrieval models score {:.0} % (chance {:.0} % over \
-             the {values} values, {:.0} % picking one of the {pairs} planted values): they did \
-             not learn the key lookup within their training budget, so the retrieval tables \
-             rank nothing; they are shown as measured.\n",
-            100.0 * at_l,
-            100.0 / values as f64,
-            100.0 * planted
-        );
-    }
-    let longer: Vec<usize> = results.lengths.iter().copied().filter(|&n| n > l).collect();
-    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
-    let mut methods: Vec<(&str, Vec<f64>)> = results
-        .methods(TaskKind::Retrieval)
-        .into_iter()
-        .map(|m| (m, accuracy_beyond(results, m)))
-        .collect();
-    methods.sort_by(|a, b| mean(&b.1).total_cmp(&mean(&a.1)));
-    let mut ranked = String::new();
-    for (i, (m, acc)) in methods.iter().enumerate() {
-        if i > 0 {
-            ranked += if beats(&methods[i - 1].1, acc) {
-                " > "
-            } else {
-                " ≈ "
-            };
-        }
-        write!(ranked, "{m} {:.0} %", 100.0 * mean(acc)).unwrap();
-    }
-    let saturated = results
-        .rows
-        .iter()
-        .filter(|r| r.task == TaskKind::Retrieval && r.length > l)
-        .filter(|r| r.accuracy().mean >= 0.995)
-        .count();
-    let cells = methods.len() * longer.len();
-    let mut out = format!(
-        "- Retrieval: the models find the queried value among {pairs} records {:.0} % of the \
-         time at L = {l} (chance {:.0} %); by mean accuracy over {} (`>`: higher for every \
-         seed): {ranked}. {saturated} of {cells} cells beyond L are at 100 %.",
-        100.0 * at_l,
-        100.0 / values as f64,
-        list(&longer),
-    );
-    if 2 * saturated >= cells {
-        let none: &[f64] = methods
-            .iter()
-            .find(|(m, _)| *m == "none")
-            .map_or(&[], |(_, acc)| acc);
-        let below: Vec<&str> = methods
-            .iter()
-            .filter(|(m, acc)| *m != "none" && !none.is_empty() && beats(acc, none))
-            .map(|(m, _)| *m)
-            .collect();
-        write!(
-            out,
-            " The task saturates: it separates {} from plain RoPE, not the scalings from each \
-             other. The lookup matches a key by its content in one attention hop, which every \
-             scaling preserves at any length; what they change, the resolution of nearby \
-             positions, is what the text loss measures.",
-            if below.is_empty() {
-                "no scaling".to_string()
-            } else {
-                below.join(", ")
-            }
-        )
-        .unwrap();
-    }
-    out + "\n"
 }
 
 /// How many of the `head_dim / 2` frequencies YaRN keeps (`> β_fast` turns within `L`),
@@ -362,16 +262,7 @@ fn yarn_bands(head_dim: usize, theta: f64, l: usize) -> (usize, usize, usize) {
 
 #[cfg(test)]
 mod tests {
-    use super::{beats, yarn_bands};
-
-    #[test]
-    fn retrieval_beats_only_when_every_seed_agrees_beyond_a_tie() {
-        assert!(beats(&[1.0, 0.95, 0.9], &[0.8, 0.9, 0.85]));
-        // One seed the other way round.
-        assert!(!beats(&[1.0, 0.85, 0.9], &[0.8, 0.9, 0.85]));
-        // Higher for every seed, but by less than one sequence in 40 on average.
-        assert!(!beats(&[0.91, 0.91, 0.91], &[0.9, 0.9, 0.9]));
-    }
+    use super::yarn_bands;
 
     #[test]
     fn yarn_keeps_no_frequency_at_short_contexts() {
