@@ -305,5 +305,7 @@ pub fn markdown(results: &BenchResults) -> String {
     }
     out += "**Verdict**\n\n";
     out += &super::verdict::verdict(results);
+    out += &super::retrieval_verdict::retrieval_verdict(results);
+    out += super::verdict::seeds_note(results);
     out
 }

@@ -9,7 +9,6 @@ use std::fmt::Write as _;
 
 use super::verdict::{list, LOSS_TIE};
 use super::{BenchResults, TaskKind};
-use crate::data::Retrieval;
 
 /// Mean retrieval accuracy differences below this are a tie: one sequence in 40.
 const ACCURACY_TIE: f64 = 0.025;
@@ -53,9 +52,20 @@ fn versus(a: &[f64], b: &[f64]) -> &'static str {
     }
 }
 
-/// The retrieval lines of the verdict; `at_l` is plain RoPE's accuracy at `L`.
-pub fn retrieval_verdict(results: &BenchResults, task: &Retrieval, at_l: f64) -> String {
+/// The retrieval lines of the verdict (none without retrieval rows).
+pub fn retrieval_verdict(results: &BenchResults) -> String {
     let l = results.train_len;
+    let (Some(task), Some(none)) = (
+        &results.retrieval,
+        results.row(TaskKind::Retrieval, "none", l),
+    ) else {
+        return String::new();
+    };
+    let longer: Vec<usize> = results.lengths.iter().copied().filter(|&n| n > l).collect();
+    if longer.is_empty() {
+        return String::new();
+    }
+    let at_l = none.accuracy().mean;
     let longest = *results.lengths.last().expect("lengths");
     let (records_l, records_long) = (task.records(l), task.records(longest));
     // A model that picks one of the planted values blindly scores at most this.
@@ -72,7 +82,6 @@ pub fn retrieval_verdict(results: &BenchResults, task: &Retrieval, at_l: f64) ->
             100.0 * blind
         );
     }
-    let longer: Vec<usize> = results.lengths.iter().copied().filter(|&n| n > l).collect();
     let mut methods: Vec<(&str, Vec<f64>)> = results
         .methods(TaskKind::Retrieval)
         .into_iter()

@@ -1,5 +1,5 @@
-//! What the tables show, checked against the literature's results on text loss (and, in
-//! [`retrieval_verdict`], on retrieval).
+//! What the text tables show, checked against the literature's results on text loss (the
+//! retrieval tables: [`super::retrieval_verdict`]).
 //!
 //! A claim "A is below B" holds only when it holds for every seed (paired: the same trained
 //! model scored under both methods) and the mean difference exceeds [`LOSS_TIE`]: the seeds'
@@ -8,7 +8,6 @@
 use std::f64::consts::PI;
 use std::fmt::Write as _;
 
-use super::retrieval_verdict::retrieval_verdict;
 use super::{BenchResults, TaskKind};
 
 /// Mean loss differences below this (nats) are a tie.
@@ -84,7 +83,7 @@ fn below_at(results: &BenchResults, a: &str, b: &str) -> (Vec<usize>, Vec<usize>
         .partition(|&&n| compare(results, a, b, n) == Some(Order::Below))
 }
 
-/// `64, 128, 256`.
+/// The lengths as `64, 128, 256`.
 pub(super) fn list(lengths: &[usize]) -> String {
     let v: Vec<String> = lengths.iter().map(usize::to_string).collect();
     v.join(", ")
@@ -237,17 +236,15 @@ pub fn verdict(results: &BenchResults) -> String {
             .unwrap();
         }
     }
-    if let (Some(task), Some(none)) = (
-        &results.retrieval,
-        results.row(TaskKind::Retrieval, "none", l),
-    ) {
-        out += &retrieval_verdict(results, task, none.accuracy().mean);
-    }
-    if results.seeds.len() < 3 {
-        out += "\nFewer than 3 seeds: spreads are unreliable; the literature checks are only \
-                indicative.\n";
-    }
     out
+}
+
+/// The warning under the verdict when the seeds are too few to trust a spread.
+pub fn seeds_note(results: &BenchResults) -> &'static str {
+    if results.seeds.len() >= 3 {
+        return "";
+    }
+    "\nFewer than 3 seeds: spreads are unreliable; the literature checks are only indicative.\n"
 }
 
 /// How many of the `head_dim / 2` frequencies YaRN keeps (`> β_fast` turns within `L`),
