@@ -7,7 +7,7 @@
 
 use std::fmt::Write as _;
 
-use super::verdict::{list, LOSS_TIE};
+use super::verdict::{list, order, Order};
 use super::{BenchResults, TaskKind};
 
 /// Mean retrieval accuracy differences below this are a tie: one sequence in 40.
@@ -225,7 +225,7 @@ fn where_lost(results: &BenchResults, methods: &[(&str, Vec<f64>)], longest: usi
 
 /// Position interpolation at retrieval against NTK-aware scaling, and its cost on text: its
 /// loss within the first `L` tokens, where plain RoPE is in its trained range, when higher
-/// than plain RoPE's for every seed by more than [`LOSS_TIE`].
+/// than plain RoPE's for every seed by more than the text's tie ([`order`]).
 fn interpolation_line(
     results: &BenchResults,
     linear: &[f64],
@@ -248,12 +248,8 @@ fn interpolation_line(
         100.0 * mean(linear),
         100.0 * mean(ntk)
     );
-    let costs = |pi: &[f64], none: &[f64]| {
-        let diffs: Vec<f64> = pi.iter().zip(none).map(|(a, b)| a - b).collect();
-        diffs.iter().all(|&d| d > 0.0) && mean(&diffs) > LOSS_TIE
-    };
     match (first_bucket("linear"), first_bucket("none")) {
-        (Some(pi), Some(none)) if side != "behind" && costs(&pi, &none) => write!(
+        (Some(pi), Some(none)) if side != "behind" && order(&pi, &none) == Order::Above => write!(
             out,
             ", while on text it is the method that needs fine-tuning: in the first {} tokens \
              of the {longest}-token sequences, where plain RoPE is in its trained range, its \

@@ -37,16 +37,20 @@ fn losses(results: &BenchResults, method: &str, len: usize) -> Option<Vec<f64>> 
 
 /// `a` against `b` at `len` (`None` if either is missing or not finite).
 pub fn compare(results: &BenchResults, a: &str, b: &str, len: usize) -> Option<Order> {
-    let (a, b) = (losses(results, a, len)?, losses(results, b, len)?);
-    let diffs: Vec<f64> = a.iter().zip(&b).map(|(x, y)| x - y).collect();
+    Some(order(&losses(results, a, len)?, &losses(results, b, len)?))
+}
+
+/// Per-seed losses `a` against `b` (same seeds, same order).
+pub(super) fn order(a: &[f64], b: &[f64]) -> Order {
+    let diffs: Vec<f64> = a.iter().zip(b).map(|(x, y)| x - y).collect();
     let mean = diffs.iter().sum::<f64>() / diffs.len() as f64;
-    Some(if diffs.iter().all(|&d| d < 0.0) && mean < -LOSS_TIE {
+    if diffs.iter().all(|&d| d < 0.0) && mean < -LOSS_TIE {
         Order::Below
     } else if diffs.iter().all(|&d| d > 0.0) && mean > LOSS_TIE {
         Order::Above
     } else {
         Order::Unclear
-    })
+    }
 }
 
 fn mean_loss(results: &BenchResults, method: &str, len: usize) -> f64 {
