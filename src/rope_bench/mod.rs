@@ -16,7 +16,7 @@
 //! forward+backward). `ms` is the **device time** of the launches on `--backend wgpu-kernel` and
 //! `cuda-kernel` (the CubeCL backends without fusion: the same kernel, timed by CubeCL's
 //! profiler), and the wall clock to the end of the device sync elsewhere (on the CPU that is
-//! the device's time; see [`clock`] for why fused backends cannot be profiled); `wall ms` is
+//! the device's time; see `clock.rs` for why fused backends cannot be profiled); `wall ms` is
 //! always printed beside it.
 //! - `copy`: `-x` of q and k, the practical floor (an element-wise read and write);
 //! - `rope fwd`: `Rope::forward_qk` (one launch for q and k on CubeCL backends);

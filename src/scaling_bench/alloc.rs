@@ -18,7 +18,7 @@ use std::alloc::{GlobalAlloc, Layout, System};
 /// The alignment given to every block of at least this many bytes.
 pub const ALIGN: usize = 64;
 
-/// The system allocator, with blocks of [`ALIGN`] bytes or more aligned to [`ALIGN`].
+/// The system allocator, with blocks of `ALIGN` (64) bytes or more aligned to 64 bytes.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct AlignedAlloc;
 
