@@ -1,7 +1,7 @@
 //! Language-model inference with the example [`Transformer`](crate::model::Transformer):
 //! a KV cache whose RoPE positions are the per-row cache lengths ([`kv_cache`]), token-by-token
-//! decoding of a batch of prompts of different lengths ([`generate`](mod@generate)), and the tokens of the
-//! training tasks as text ([`vocab`]).
+//! decoding of a batch of prompts of different lengths ([`generate`](mod@generate)), and the
+//! tokens of the training tasks as text ([`vocab`]).
 
 pub mod generate;
 pub mod kv_cache;
