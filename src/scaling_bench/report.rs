@@ -70,13 +70,17 @@ impl Row {
         Spread::of(self.scores.iter().map(|s| s.loss))
     }
 
+    /// Loss of position bucket `b`, one per seed (NaN where missing).
+    pub fn bucket_losses(&self, b: usize) -> Vec<f64> {
+        self.scores
+            .iter()
+            .map(|s| s.bucket_loss.get(b).copied().unwrap_or(f64::NAN))
+            .collect()
+    }
+
     /// Loss of position bucket `b` over the seeds.
     pub fn bucket_loss(&self, b: usize) -> Spread {
-        Spread::of(
-            self.scores
-                .iter()
-                .map(|s| s.bucket_loss.get(b).copied().unwrap_or(f64::NAN)),
-        )
+        Spread::of(self.bucket_losses(b))
     }
 
     /// Retrieval accuracy (mean over depths) over the seeds.
@@ -84,13 +88,17 @@ impl Row {
         Spread::of(self.scores.iter().map(|s| s.accuracy().unwrap_or(f64::NAN)))
     }
 
+    /// Retrieval accuracy at depth `d`, one per seed (NaN where missing).
+    pub fn depth_accuracies(&self, d: usize) -> Vec<f64> {
+        self.scores
+            .iter()
+            .map(|s| s.depth_accuracy.get(d).copied().unwrap_or(f64::NAN))
+            .collect()
+    }
+
     /// Retrieval accuracy at depth `d` over the seeds.
     pub fn depth_accuracy(&self, d: usize) -> Spread {
-        Spread::of(
-            self.scores
-                .iter()
-                .map(|s| s.depth_accuracy.get(d).copied().unwrap_or(f64::NAN)),
-        )
+        Spread::of(self.depth_accuracies(d))
     }
 }
 

@@ -43,12 +43,34 @@ fn beats(a: &[f64], b: &[f64]) -> bool {
     diffs.iter().all(|&d| d > 0.0) && mean(&diffs) > ACCURACY_TIE
 }
 
-/// `a` against `b` in words: "ahead of", "behind" or "level with".
-fn versus(a: &[f64], b: &[f64]) -> &'static str {
-    match (beats(a, b), beats(b, a)) {
-        (true, _) => "ahead of",
-        (_, true) => "behind",
-        _ => "level with",
+/// Where one method's per-seed accuracies stand against another's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Side {
+    /// It [`beats`] the other.
+    Ahead,
+    /// The other beats it.
+    Behind,
+    /// Neither.
+    Level,
+}
+
+impl Side {
+    /// `a` against `b`.
+    fn of(a: &[f64], b: &[f64]) -> Self {
+        match (beats(a, b), beats(b, a)) {
+            (true, _) => Self::Ahead,
+            (_, true) => Self::Behind,
+            _ => Self::Level,
+        }
+    }
+
+    /// "ahead of", "behind" or "level with".
+    fn words(self) -> &'static str {
+        match self {
+            Self::Ahead => "ahead of",
+            Self::Behind => "behind",
+            Self::Level => "level with",
+        }
     }
 }
 
@@ -153,18 +175,19 @@ pub fn retrieval_verdict(results: &BenchResults) -> String {
     out += "\n";
     out += &where_lost(results, &methods, longest);
     if let (Some(yarn), Some(ntk)) = (of("yarn"), of("ntk")) {
+        let side = Side::of(yarn, ntk);
         writeln!(
             out,
             "- YaRN extends further than NTK-aware scaling without fine-tuning (Peng et al. \
              2023, §3.2: NTK-aware scaling leaves some frequencies rotating beyond their trained \
              range): `yarn` is {} `ntk` at retrieval ({:.0} % vs {:.0} %) — {}.",
-            versus(yarn, ntk),
+            side.words(),
             100.0 * mean(yarn),
             100.0 * mean(ntk),
-            match versus(yarn, ntk) {
-                "ahead of" => "agrees",
-                "behind" => "does not agree",
-                _ => "not settled for every seed",
+            match side {
+                Side::Ahead => "agrees",
+                Side::Behind => "does not agree",
+                Side::Level => "not settled for every seed",
             }
         )
         .unwrap();
@@ -190,13 +213,7 @@ fn where_lost(results: &BenchResults, methods: &[(&str, Vec<f64>)], longest: usi
         let Some(row) = results.row(TaskKind::Retrieval, m, longest) else {
             continue;
         };
-        let per_seed = |d: usize| -> Vec<f64> {
-            row.scores
-                .iter()
-                .map(|s| s.depth_accuracy.get(d).copied().unwrap_or(f64::NAN))
-                .collect()
-        };
-        let (f, n) = (per_seed(0), per_seed(last));
+        let (f, n) = (row.depth_accuracies(0), row.depth_accuracies(last));
         cells.push(format!(
             "{m} {:.0} % vs {:.0} %",
             100.0 * mean(&f),
@@ -232,36 +249,31 @@ fn interpolation_line(
     ntk: &[f64],
     longest: usize,
 ) -> String {
-    let first_bucket = |m: &str| -> Option<Vec<f64>> {
-        let row = results.row(TaskKind::Text, m, longest)?;
-        Some(
-            row.scores
-                .iter()
-                .map(|s| s.bucket_loss.first().copied().unwrap_or(f64::NAN))
-                .collect(),
-        )
-    };
-    let side = versus(linear, ntk);
+    let first_bucket = |m: &str| Some(results.row(TaskKind::Text, m, longest)?.bucket_losses(0));
+    let side = Side::of(linear, ntk);
     let mut out = format!(
-        "- Position interpolation without fine-tuning is {side} NTK-aware scaling at retrieval \
+        "- Position interpolation without fine-tuning is {} NTK-aware scaling at retrieval \
          ({:.0} % vs {:.0} %)",
+        side.words(),
         100.0 * mean(linear),
         100.0 * mean(ntk)
     );
     match (first_bucket("linear"), first_bucket("none")) {
-        (Some(pi), Some(none)) if side != "behind" && order(&pi, &none) == Order::Above => write!(
-            out,
-            ", while on text it is the method that needs fine-tuning: in the first {} tokens \
+        (Some(pi), Some(none)) if side != Side::Behind && order(&pi, &none) == Order::Above => {
+            write!(
+                out,
+                ", while on text it is the method that needs fine-tuning: in the first {} tokens \
              of the {longest}-token sequences, where plain RoPE is in its trained range, its \
              loss is {:.3} against plain RoPE's {:.3} (higher for every seed). Squeezing every \
              position into the trained range keeps far keys findable and blurs nearby \
              positions, which next-byte prediction needs and a lookup by content does not \
              (Chen et al. 2023 fine-tune to restore them).",
-            results.train_len,
-            mean(&pi),
-            mean(&none)
-        )
-        .unwrap(),
+                results.train_len,
+                mean(&pi),
+                mean(&none)
+            )
+            .unwrap()
+        }
         _ => out += ".",
     }
     out + "\n"
