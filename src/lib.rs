@@ -6,6 +6,7 @@ pub mod cli;
 pub mod data;
 pub mod hf_fixture;
 pub mod hf_models_fixture;
+pub mod llama;
 pub mod lm;
 pub mod model;
 pub mod nd_fixture;
