@@ -13,6 +13,15 @@
 //! `--prompt`, `--batch` prompts are drawn from the training task (retrieval: sequences ending
 //! with their query `? key`, whose expected answer is printed beside the generated tokens).
 //! Prints each prompt and its continuation, then the prefill time and the decoding tokens/s.
+//!
+//! With `--gguf PATH` it chats with a pretrained Llama-family model instead (SmolLM2-135M-Instruct
+//! from `scripts/fetch-smollm2.sh`, or any Llama GGUF): each `--prompt` is one user message
+//! through the file's chat template, answered greedily with the KV cache (at most `--tokens`
+//! new tokens, stopping at the end-of-sequence token).
+//!
+//! ```text
+//! cargo run --release --example generate -- --gguf PATH --prompt "What is the capital of France?"
+//! ```
 
 use std::path::PathBuf;
 
@@ -20,6 +29,8 @@ use burn_rotary::{RopeBackend, RopeScaling};
 use burn_rotary_suite::backend_choice::{run_on, BackendTask};
 use burn_rotary_suite::checkpoint::Checkpoint;
 use burn_rotary_suite::cli::{self, parse_or_exit};
+use burn_rotary_suite::llama::chat::chat;
+use burn_rotary_suite::llama::{ChatTokenizer, Gguf, GgufError, Llama, QkLayout};
 use burn_rotary_suite::lm::vocab::{sample_prompts, Prompt};
 use burn_rotary_suite::lm::{generate, Decoding, GenerateConfig, Generation, Vocab};
 use clap::Parser;
@@ -68,6 +79,10 @@ struct Cli {
     /// max_position_embeddings (a length-dependent scaling: the cache recomputes past it).
     #[arg(long, value_name = "FACTOR", value_parser = cli::positive, allow_negative_numbers = true)]
     dynamic_ntk: Option<f64>,
+    /// Chat with a pretrained Llama-family GGUF instead of a trained checkpoint (greedy, KV
+    /// cache); default prompt "What is the capital of France?".
+    #[arg(long, value_name = "PATH", conflicts_with_all = ["checkpoint", "batch", "prompt_len", "temperature", "no_cache", "compare", "dynamic_ntk"])]
+    gguf: Option<PathBuf>,
 }
 
 /// The longest prompt plus new tokens a run accepts (the positions a row reaches).
@@ -232,13 +247,78 @@ fn unfused(backend: &str) -> &str {
     }
 }
 
+/// A chat with a GGUF model (`--gguf`).
+struct ChatRun {
+    gguf: PathBuf,
+    prompts: Vec<String>,
+    tokens: usize,
+    warmup: usize,
+}
+
+impl BackendTask for ChatRun {
+    type Output = Result<(), String>;
+
+    fn run<B: RopeBackend>(self, device: B::Device) -> Result<(), String> {
+        let error = |e: GgufError| format!("{}: {e}", self.gguf.display());
+        let gguf = Gguf::open(&self.gguf).map_err(error)?;
+        let tokenizer = ChatTokenizer::from_gguf(&gguf).map_err(error)?;
+        let model = Llama::<B>::from_gguf(&gguf, QkLayout::Half, None, &device).map_err(error)?;
+        let config = gguf.config().map_err(error)?;
+        println!(
+            "{} on {}: {} layers, {} heads / {} KV heads, RoPE θ {} ({:?}), trained context {}",
+            self.gguf.display(),
+            B::name(&device),
+            config.layers,
+            config.heads,
+            config.kv_heads,
+            config.rope.theta,
+            config.rope.scaling,
+            config.context_length
+        );
+        for prompt in &self.prompts {
+            for _ in 0..self.warmup {
+                chat(&model, &tokenizer, prompt, self.tokens, &device).map_err(error)?;
+            }
+            let reply = chat(&model, &tokenizer, prompt, self.tokens, &device).map_err(error)?;
+            println!("user: {prompt}\nassistant: {}", reply.text);
+            println!(
+                "KV cache: prefill {} prompt tokens + first token in {:.1} ms; decode {} tokens \
+                 in {:.3} s: {:.1} tokens/s",
+                reply.prompt_ids.len(),
+                reply.prefill_seconds * 1e3,
+                reply.ids.len().saturating_sub(1),
+                reply.decode_seconds,
+                reply.decode_tokens_per_second()
+            );
+        }
+        Ok(())
+    }
+}
+
 fn main() {
     let cli: Cli = parse_or_exit();
+    let backend = unfused(&cli.backend).to_string();
+    if let Some(gguf) = cli.gguf.clone() {
+        let prompts = match cli.prompt.is_empty() {
+            true => vec!["What is the capital of France?".to_string()],
+            false => cli.prompt.clone(),
+        };
+        let run = ChatRun {
+            gguf,
+            prompts,
+            tokens: cli.tokens,
+            warmup: cli.warmup,
+        };
+        if let Err(message) = run_on(&backend, run).and_then(|r| r) {
+            eprintln!("error: {message}");
+            std::process::exit(1);
+        }
+        return;
+    }
     let run = Run {
         checkpoint: Checkpoint::new(&cli.checkpoint),
         cli,
     };
-    let backend = unfused(&run.cli.backend).to_string();
     if let Err(message) = run_on(&backend, run).and_then(|r| r) {
         eprintln!("error: {message}");
         std::process::exit(1);

@@ -4,9 +4,15 @@
 //! cargo run --release --example hf_parity -- tests/fixtures/hf_rope_public.json [--backend ndarray|wgpu|cuda]
 //! cargo run --release --example hf_parity -- tests/fixtures/hf_models_public.json
 //! cargo run --release --example hf_parity -- tests/fixtures/nd_rope_public.json
+//! cargo run --release --example hf_parity -- tests/fixtures/smollm2_public.json [--gguf PATH]
 //! ```
 //!
-//! It reads the three schemas, told apart by their fields. Image / video cases (Flux, Wan,
+//! It reads the four schemas, told apart by their fields. A real model's cases
+//! (`burn-rotary/llm-golden/v1`) load the GGUF the fixture was made from (`--gguf`, default the
+//! file `scripts/fetch-smollm2.sh` fetches; its sha256 must match) into
+//! [`burn_rotary_suite::llama::Llama`]: transformers' ids for every tokenize case, and each logits
+//! case within its `tolerance_exact` of the float64 exact-angle reference (largest error printed,
+//! with the distance to transformers' own float32 logits beside it). Image / video cases (Flux, Wan,
 //! Qwen2-VL's vision tower: per-token coordinates) are built from the family's own parameters
 //! and compared at 1e-4. Model-level cases (a model's
 //! `config.json` and a layer) are read with [`burn_rotary::ModelRopeConfig`] and the layer's
@@ -24,8 +30,11 @@ use burn_rotary_suite::backend_choice::{probe, run_on, BackendTask};
 use burn_rotary_suite::cli;
 use burn_rotary_suite::hf_fixture::{Case, CaseErrors, Fixture, GoldenFile};
 use burn_rotary_suite::hf_models_fixture::{ModelCase, ModelCaseErrors, ModelsFixture};
+use burn_rotary_suite::llama::default_gguf_path;
+use burn_rotary_suite::llama::golden::{check_cases, CaseOutcome, LlmGolden};
 use burn_rotary_suite::nd_fixture::{NdCase, NdFixture, OUTPUT_TOLERANCE};
 use clap::Parser;
+use std::path::PathBuf;
 
 /// One case of a golden file, checked on a backend.
 trait GoldenCase {
@@ -87,16 +96,27 @@ struct Cli {
     /// Backend: ndarray, wgpu or cuda (as built).
     #[arg(long, default_value = "ndarray", value_parser = cli::backend)]
     backend: String,
+    /// The model of a real-model fixture [default: the file scripts/fetch-smollm2.sh fetches].
+    #[arg(long, value_name = "PATH")]
+    gguf: Option<PathBuf>,
 }
 
 fn run() -> Result<bool, String> {
-    let Cli { file, backend } = cli::parse_or_exit();
+    let Cli {
+        file,
+        backend,
+        gguf,
+    } = cli::parse_or_exit();
     let golden = GoldenFile::load(&file)?;
     probe(&backend)?;
     let (passed, failed) = match golden {
         GoldenFile::Rope(fixture) => rope_cases(fixture, &file, &backend)?,
         GoldenFile::Models(fixture) => model_cases(fixture, &file, &backend)?,
         GoldenFile::Nd(fixture) => nd_cases(fixture, &file, &backend)?,
+        GoldenFile::Llm(golden) => {
+            let gguf = gguf.unwrap_or_else(default_gguf_path);
+            llm_cases(golden, &file, &gguf, &backend)?
+        }
     };
     println!("{passed} passed, {failed} failed");
     Ok(failed == 0)
@@ -192,6 +212,56 @@ fn nd_cases(fixture: NdFixture, file: &str, backend: &str) -> Result<(usize, usi
                 failed += 1;
                 println!("{name:<36} {model:<16} FAIL: {message}");
             }
+        }
+    }
+    Ok((results.len() - failed, failed))
+}
+
+/// Checks a real model's cases with the model at `gguf` on the backend.
+struct LlmParity {
+    golden: LlmGolden,
+    gguf: PathBuf,
+}
+
+impl BackendTask for LlmParity {
+    type Output = Result<Vec<(String, Result<CaseOutcome, String>)>, String>;
+
+    fn run<B: RopeBackend>(self, device: B::Device) -> Self::Output {
+        check_cases::<B>(&self.golden, &self.gguf, &device)
+    }
+}
+
+/// Checks real-model cases; (passed, failed).
+fn llm_cases(
+    golden: LlmGolden,
+    file: &str,
+    gguf: &std::path::Path,
+    backend: &str,
+) -> Result<(usize, usize), String> {
+    println!(
+        "{} real-model cases from {file} ({}), model {}, backend {backend}",
+        golden.cases.len(),
+        golden.model.file,
+        gguf.display()
+    );
+    println!(
+        "{:<36} {:>11} {:>11} {:>11} {:>11}  result",
+        "case", "max |err|", "tolerance", "vs HF f32", "nll err"
+    );
+    let gguf = gguf.to_path_buf();
+    let results = run_on(backend, LlmParity { golden, gguf })??;
+    let mut failed = 0;
+    for (name, result) in &results {
+        let passed = result.as_ref().is_ok_and(CaseOutcome::passed);
+        failed += usize::from(!passed);
+        let verdict = if passed { "ok" } else { "FAIL" };
+        match result {
+            Ok(CaseOutcome::Tokenized) => println!("{name:<36} {:>11}  ok (ids equal)", "-"),
+            Ok(CaseOutcome::Logits(e)) => println!(
+                "{name:<36} {:>11.2e} {:>11.2e} {:>11.2e} {:>11.2e}  {verdict}",
+                e.max_exact, e.tolerance, e.max_hf, e.nll
+            ),
+            Err(message) => println!("{name:<36} FAIL: {message}"),
         }
     }
     Ok((results.len() - failed, failed))

@@ -8,6 +8,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::hf_models_fixture::ModelsFixture;
+use crate::llama::golden::{self as llm_golden, LlmGolden};
 use crate::nd_fixture::NdFixture;
 
 /// Tolerances of the parity check.
@@ -78,6 +79,9 @@ pub enum GoldenFile {
     Models(ModelsFixture),
     /// Image / video RoPE with per-token coordinates (`nd_rope_public.json`).
     Nd(NdFixture),
+    /// A real model's tokenizer and logits (`smollm2_public.json`, schema
+    /// `burn-rotary/llm-golden/v1`).
+    Llm(LlmGolden),
 }
 
 impl GoldenFile {
@@ -87,6 +91,13 @@ impl GoldenFile {
         let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {path}: {e}"))?;
         let value: Value =
             serde_json::from_str(&text).map_err(|e| format!("{path} is not JSON: {e}"))?;
+        if value.get("schema").and_then(Value::as_str) == Some(llm_golden::SCHEMA) {
+            let golden = LlmGolden::parse(&text).map_err(|e| format!("{path}: {e}"))?;
+            if golden.cases.is_empty() {
+                return Err(format!("{path} has no cases: nothing to check"));
+            }
+            return Ok(Self::Llm(golden));
+        }
         let first = value.get("cases").and_then(|c| c.get(0));
         let models =
             first.is_some_and(|c| c.get("config").is_some() && c.get("layer_idx").is_some());
@@ -107,6 +118,7 @@ impl GoldenFile {
             Self::Rope(f) => f.cases.len(),
             Self::Models(f) => f.cases.len(),
             Self::Nd(f) => f.cases.len(),
+            Self::Llm(f) => f.cases.len(),
         };
         if cases == 0 {
             return Err(format!("{path} has no cases: nothing to check"));

@@ -17,7 +17,7 @@ use burn_rotary::RopeBackend;
 use burn_rotary_suite::backend_choice::backends_required;
 use burn_rotary_suite::data::SplitMix;
 use burn_rotary_suite::llama::chat::chat;
-use burn_rotary_suite::llama::golden::{check_logits, check_tokenize, LlmCase, LlmGolden};
+use burn_rotary_suite::llama::golden::{check_cases, CaseOutcome, LlmGolden};
 use burn_rotary_suite::llama::{
     default_gguf_path, ChatTokenizer, Gguf, GgufError, Llama, LlamaCache, QkLayout,
 };
@@ -352,32 +352,22 @@ fn smollm2() -> (Gguf, ChatTokenizer) {
 
 fn smollm2_parity<B: RopeBackend>(device: &B::Device) {
     let golden = LlmGolden::load(FIXTURE).unwrap();
-    golden.check_model(&default_gguf_path()).unwrap();
-    let (gguf, tokenizer) = smollm2();
-    let model = Llama::<B>::from_gguf(&gguf, QkLayout::Half, None, device).unwrap();
+    let results = check_cases::<B>(&golden, &default_gguf_path(), device).unwrap();
     let mut failures = Vec::new();
-    for case in &golden.cases {
-        let result = match case {
-            LlmCase::Tokenize(case) => {
-                check_tokenize(&tokenizer, case).map(|()| "ids equal".to_string())
+    for (name, outcome) in results {
+        match outcome {
+            Ok(CaseOutcome::Logits(e)) => {
+                let line = format!(
+                    "max |err| {:.2e} (tolerance {:.2e}), vs transformers {:.2e}, nll {:.2e}",
+                    e.max_exact, e.tolerance, e.max_hf, e.nll
+                );
+                eprintln!("{name}: {line}");
+                if !e.passed() {
+                    failures.push(format!("{name}: {line}"));
+                }
             }
-            LlmCase::Logits(case) => {
-                check_logits(&golden, model.clone(), case, device).and_then(|e| {
-                    let line = format!(
-                        "max |err| {:.2e} (tolerance {:.2e}), vs transformers {:.2e}, nll {:.2e}",
-                        e.max_exact, e.tolerance, e.max_hf, e.nll
-                    );
-                    if e.passed() {
-                        Ok(line)
-                    } else {
-                        Err(line)
-                    }
-                })
-            }
-        };
-        match result {
-            Ok(line) => eprintln!("{}: {line}", case.name()),
-            Err(e) => failures.push(format!("{}: {e}", case.name())),
+            Ok(CaseOutcome::Tokenized) => eprintln!("{name}: ids equal"),
+            Err(e) => failures.push(format!("{name}: {e}")),
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));

@@ -39,6 +39,35 @@ fn argmax_last<B: RopeBackend>(logits: Tensor<B, 3>) -> u32 {
     last.argmax(0).into_scalar().elem::<i64>() as u32
 }
 
+/// Greedy continuation of `prompt_ids` with the KV cache: at most `max_tokens` new ids,
+/// stopping after `eos`. Returns the ids, the prefill's seconds (prompt and first token) and the
+/// decoding steps' seconds.
+pub fn greedy<B: RopeBackend>(
+    model: &Llama<B>,
+    prompt_ids: &[u32],
+    max_tokens: usize,
+    eos: Option<u32>,
+    device: &B::Device,
+) -> (Vec<u32>, f64, f64) {
+    let to_tensor = |ids: &[u32]| {
+        Tensor::<B, 2, Int>::from_data(
+            TensorData::new(ids.iter().map(|&t| i64::from(t)).collect(), [1, ids.len()]),
+            device,
+        )
+    };
+    let start = Instant::now();
+    let mut cache = LlamaCache::new(model, 0);
+    let mut next = argmax_last(model.forward_cached(to_tensor(prompt_ids), &mut cache));
+    let prefill_seconds = start.elapsed().as_secs_f64();
+    let start = Instant::now();
+    let mut ids = vec![next];
+    while ids.len() < max_tokens && Some(next) != eos {
+        next = argmax_last(model.forward_cached(to_tensor(&[next]), &mut cache));
+        ids.push(next);
+    }
+    (ids, prefill_seconds, start.elapsed().as_secs_f64())
+}
+
 /// Answers `prompt` (one user message, through the file's chat template), greedily, with at
 /// most `max_tokens` new tokens.
 pub fn chat<B: RopeBackend>(
@@ -50,23 +79,8 @@ pub fn chat<B: RopeBackend>(
 ) -> Result<ChatReply, GgufError> {
     let rendered = tokenizer.render_chat(&[Message::new("user", prompt)], true, None)?;
     let prompt_ids = tokenizer.encode(&rendered)?;
-    let to_tensor = |ids: &[u32]| {
-        Tensor::<B, 2, Int>::from_data(
-            TensorData::new(ids.iter().map(|&t| i64::from(t)).collect(), [1, ids.len()]),
-            device,
-        )
-    };
-    let start = Instant::now();
-    let mut cache = LlamaCache::new(model, 0);
-    let mut next = argmax_last(model.forward_cached(to_tensor(&prompt_ids), &mut cache));
-    let prefill_seconds = start.elapsed().as_secs_f64();
-    let start = Instant::now();
-    let mut ids = vec![next];
-    while ids.len() < max_tokens && Some(next) != tokenizer.eos() {
-        next = argmax_last(model.forward_cached(to_tensor(&[next]), &mut cache));
-        ids.push(next);
-    }
-    let decode_seconds = start.elapsed().as_secs_f64();
+    let (ids, prefill_seconds, decode_seconds) =
+        greedy(model, &prompt_ids, max_tokens, tokenizer.eos(), device);
     let content: Vec<u32> = ids
         .iter()
         .copied()

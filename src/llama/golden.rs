@@ -16,7 +16,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use super::{ChatTokenizer, Llama, Message};
+use super::{ChatTokenizer, Gguf, Llama, Message, QkLayout};
 
 /// The schema this module reads.
 pub const SCHEMA: &str = "burn-rotary/llm-golden/v1";
@@ -362,4 +362,53 @@ fn row_error(logits: &[f32], expected: &GoldenRow) -> Result<f64, String> {
         error = nan_max(error, (logit(id)? - value).abs());
     }
     Ok(error)
+}
+
+/// What a passing or failing case measured.
+#[derive(Debug, Clone, Copy)]
+pub enum CaseOutcome {
+    /// A tokenize case: the ids (and rendered chat) are transformers'.
+    Tokenized,
+    /// A logits case's errors (see [`LogitsErrors::passed`]).
+    Logits(LogitsErrors),
+}
+
+impl CaseOutcome {
+    /// Whether the case passed.
+    pub fn passed(&self) -> bool {
+        match self {
+            Self::Tokenized => true,
+            Self::Logits(errors) => errors.passed(),
+        }
+    }
+}
+
+/// Checks every case of `golden` against the model at `gguf` (which must be the fixture's:
+/// same sha256), on `device`: `(name, outcome)` per case, in order. `Err` when the model cannot
+/// be used at all.
+pub fn check_cases<B: RopeBackend>(
+    golden: &LlmGolden,
+    gguf: &Path,
+    device: &B::Device,
+) -> Result<Vec<(String, Result<CaseOutcome, String>)>, String> {
+    golden.check_model(gguf)?;
+    let file = Gguf::open(gguf).map_err(|e| format!("{}: {e}", gguf.display()))?;
+    let tokenizer = ChatTokenizer::from_gguf(&file).map_err(|e| e.to_string())?;
+    let model =
+        Llama::<B>::from_gguf(&file, QkLayout::Half, None, device).map_err(|e| e.to_string())?;
+    Ok(golden
+        .cases
+        .iter()
+        .map(|case| {
+            let outcome = match case {
+                LlmCase::Tokenize(case) => {
+                    check_tokenize(&tokenizer, case).map(|()| CaseOutcome::Tokenized)
+                }
+                LlmCase::Logits(case) => {
+                    check_logits(golden, model.clone(), case, device).map(CaseOutcome::Logits)
+                }
+            };
+            (case.name().to_string(), outcome)
+        })
+        .collect())
 }

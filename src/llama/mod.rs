@@ -21,6 +21,7 @@
 //! let model = Llama::<NdArray>::from_gguf(&gguf, QkLayout::Half, None, &Default::default()).unwrap();
 //! ```
 
+pub mod bench;
 pub mod chat;
 mod config;
 mod error;

@@ -14,7 +14,7 @@ use super::gguf::Gguf;
 
 /// Score elements (`f32`) one attention chunk may hold: queries are taken in chunks so that a
 /// 32k-token context needs ~256 MiB of scores per layer instead of `heads × n²` floats.
-const SCORE_BUDGET: usize = 1 << 26;
+const SCORE_BUDGET: usize = 1 << 22;
 
 /// A Llama-family language model. Build it with [`Llama::from_gguf`].
 #[derive(Module, Debug)]
@@ -147,6 +147,11 @@ impl<B: RopeBackend> Llama<B> {
         self
     }
 
+    /// Token ids.
+    pub fn vocab(&self) -> usize {
+        self.embedding.weight.dims()[0]
+    }
+
     /// The RoPE of the layers.
     pub fn rope(&self) -> &RopeConfig {
         self.layers[0].rope.config()
@@ -210,7 +215,13 @@ impl<B: RopeBackend> Llama<B> {
     pub fn logits(&self, hidden: Tensor<B, 3>) -> Tensor<B, 3> {
         match &self.output {
             Some(head) => head.forward(hidden),
-            None => hidden.matmul(self.embedding.weight.val().transpose().unsqueeze()),
+            // Tied: `embedding [vocab, hidden] × hidden^T`, the embedding read as stored.
+            None => {
+                let [batch, seq, d] = hidden.dims();
+                let rows = hidden.reshape([batch * seq, d]).transpose();
+                let logits = self.embedding.weight.val().matmul(rows).transpose();
+                logits.reshape([batch, seq, self.vocab()])
+            }
         }
     }
 
@@ -328,7 +339,7 @@ pub fn causal_attention<B: Backend>(
         ]);
         let k = k.clone().slice([0..batch, 0..kv_heads, 0..keys]);
         let v = v.clone().slice([0..batch, 0..kv_heads, 0..keys]);
-        let scores = q.matmul(k.swap_dims(2, 3)).mul_scalar(scale);
+        let scores = q.mul_scalar(scale).matmul(k.swap_dims(2, 3));
         let query_pos = Tensor::<B, 1, Int>::arange(
             past as i64 + start as i64..past as i64 + end as i64,
             &device,
@@ -365,7 +376,8 @@ impl<B: Backend> Weights<'_, B> {
 
     /// A linear layer from a `[out, in]` matrix (Burn's weight is `[in, out]`).
     fn linear(&self, name: &str, shape: [usize; 2]) -> Result<Linear<B>, GgufError> {
-        Ok(linear(self.matrix(name, shape)?))
+        let values = self.gguf.tensor(name, &shape)?;
+        Ok(linear(&values, shape, self.device))
     }
 
     fn norm(&self, name: &str) -> Result<RmsNorm<B>, GgufError> {
@@ -385,8 +397,7 @@ impl<B: Backend> Weights<'_, B> {
             QkLayout::Interleaved => values,
             QkLayout::Half => unpermute_rows(&values, heads, head_dim, d),
         };
-        let w = Tensor::from_data(TensorData::new(values, [heads * head_dim, d]), self.device);
-        Ok(linear(w))
+        Ok(linear(&values, [heads * head_dim, d], self.device))
     }
 
     fn layer(&self, i: usize, layout: QkLayout, rope: Rope<B>) -> Result<Layer<B>, GgufError> {
@@ -408,10 +419,18 @@ impl<B: Backend> Weights<'_, B> {
     }
 }
 
-/// A bias-free linear layer computing `x W^T` from `W: [out, in]`.
-fn linear<B: Backend>(w: Tensor<B, 2>) -> Linear<B> {
+/// A bias-free linear layer computing `x W^T` from `W: [out, in]` (row-major), its weight
+/// stored contiguous as Burn's `[in, out]` (a transposed view would be copied by some backends
+/// at every matmul: a decoding step would copy every weight).
+fn linear<B: Backend>(w: &[f32], [rows, cols]: [usize; 2], device: &B::Device) -> Linear<B> {
+    let mut t = vec![0.0; w.len()];
+    for (r, row) in w.chunks_exact(cols).enumerate() {
+        for (c, &x) in row.iter().enumerate() {
+            t[c * rows + r] = x;
+        }
+    }
     Linear {
-        weight: Param::from_tensor(w.transpose()),
+        weight: Param::from_tensor(Tensor::from_data(TensorData::new(t, [cols, rows]), device)),
         bias: None,
     }
 }

@@ -15,12 +15,15 @@
 //! ```
 
 mod axis;
+mod heatmap;
 mod svg;
 
 use std::path::Path;
 
 use axis::{decimals, Range};
 use svg::{escape, marker, text};
+
+pub use heatmap::{heatmap_svg, Panel};
 
 const WIDTH: f64 = 760.0;
 const HEIGHT: f64 = 440.0;

@@ -40,23 +40,9 @@ impl Corpus {
         let mut entries = Vec::new();
         let mut names = Vec::new();
         for name in CORPUS_CRATES {
-            let version = locked_version(&lock, name).ok_or_else(|| {
-                format!(
-                    "{name} is not in {}: cannot build the corpus",
-                    lockfile.display()
-                )
-            })?;
-            let dir = crate_dir(&registry, name, &version)?;
-            let mut files = Vec::new();
-            collect_rs(&dir.join("src"), &mut files)
-                .map_err(|e| format!("cannot list {}: {e}", dir.display()))?;
-            files.sort();
-            for file in files {
-                let rel = file.strip_prefix(&dir).unwrap_or(&file);
-                let label = format!("{name}-{version}/{}", rel.to_string_lossy());
-                entries.push((label, file));
-            }
-            names.push(format!("{name} {version}"));
+            let (label, files) = crate_files(&lock, lockfile, &registry, name)?;
+            entries.extend(files);
+            names.push(label);
         }
         let mut parts = [Vec::new(), Vec::new(), Vec::new()];
         let mut files = Vec::new();
@@ -156,6 +142,53 @@ impl Fnv {
         h.write(bytes);
         h.0
     }
+}
+
+/// The `.rs` files under `src/` of crate `name` at its version in `lock` (read from
+/// `lockfile`): `("name version", [(name-version/path, file)])`, in byte order of their paths.
+fn crate_files(
+    lock: &str,
+    lockfile: &Path,
+    registry: &Path,
+    name: &str,
+) -> Result<(String, Vec<(String, PathBuf)>), String> {
+    let version = locked_version(lock, name).ok_or_else(|| {
+        format!(
+            "{name} is not in {}: cannot build the corpus",
+            lockfile.display()
+        )
+    })?;
+    let dir = crate_dir(registry, name, &version)?;
+    let mut files = Vec::new();
+    collect_rs(&dir.join("src"), &mut files)
+        .map_err(|e| format!("cannot list {}: {e}", dir.display()))?;
+    files.sort();
+    let entries = files
+        .into_iter()
+        .map(|file| {
+            let rel = file.strip_prefix(&dir).unwrap_or(&file);
+            (format!("{name}-{version}/{}", rel.to_string_lossy()), file)
+        })
+        .collect();
+    Ok((format!("{name} {version}"), entries))
+}
+
+/// The Rust sources of crate `name` at its version in `lockfile`, joined as the corpus joins
+/// them (each file after a one-line header naming it): `("name version", text)`.
+pub fn crate_sources(lockfile: &Path, name: &str) -> Result<(String, String), String> {
+    let lock = std::fs::read_to_string(lockfile)
+        .map_err(|e| format!("cannot read {}: {e}", lockfile.display()))?;
+    let registry = cargo_home()?.join("registry").join("src");
+    let (label, files) = crate_files(&lock, lockfile, &registry, name)?;
+    let mut text = String::new();
+    for (file_label, path) in files {
+        let bytes = std::fs::read(path.as_path())
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        text.push_str(&format!("// ==== {file_label} ====\n"));
+        text.push_str(&String::from_utf8_lossy(&bytes));
+        text.push('\n');
+    }
+    Ok((label, text))
 }
 
 fn cargo_home() -> Result<PathBuf, String> {
