@@ -32,6 +32,10 @@ use super::{ChatTokenizer, Llama};
 use documents::Documents;
 use passkey::Passkey;
 
+/// New tokens a passkey answer may take: SmolLM2 writes digits one token each, and answers
+/// "The pass key is 57868." (11 tokens), so 8 would cut every key short.
+pub const ANSWER_TOKENS: usize = 24;
+
 /// The tokens at the start of each window whose loss is reported apart (the short range).
 pub const SHORT_TOKENS: usize = 2048;
 
@@ -253,8 +257,13 @@ impl<B: RopeBackend> Bench<'_, B> {
                                 ^ ((depth * 1000.0) as u64) << 8
                                 ^ trial as u64;
                             let prompt = Passkey::build(self.tokenizer, length, depth, seed)?;
-                            let (ids, _, _) =
-                                greedy(&model, &prompt.ids, 8, self.tokenizer.eos(), &self.device);
+                            let (ids, _, _) = greedy(
+                                &model,
+                                &prompt.ids,
+                                ANSWER_TOKENS,
+                                self.tokenizer.eos(),
+                                &self.device,
+                            );
                             let answer = self.tokenizer.decode(&ids).map_err(|e| e.to_string())?;
                             Ok(PasskeyAnswer {
                                 correct: prompt.correct(&answer),
