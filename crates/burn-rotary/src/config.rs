@@ -227,14 +227,14 @@ impl RopeConfig {
                 .inv_freq
                 .iter()
                 .enumerate()
-                .find(|(_, f)| !(f.is_finite() && **f >= 0.0 && (**f * last).is_finite()))
+                .find(|(_, f)| !(**f >= 0.0 && finite_f32(**f) && finite_f32(**f * last)))
             {
                 return Err(RopeError::invalid(
                     field,
                     what(),
                     format!(
-                        "settings whose inverse frequencies are finite and > 0 at every \
-                         position{at}: inv_freq[{i}] = {f:e}"
+                        "settings whose inverse frequencies, and angles at every position, are \
+                         finite in f32 and >= 0{at}: inv_freq[{i}] = {f:e}"
                     ),
                 ));
             }
@@ -281,4 +281,9 @@ impl RopeConfig {
         }
         freqs
     }
+}
+
+/// Whether `x` is finite, also once rounded to `f32` (what tables and kernels hold).
+fn finite_f32(x: f64) -> bool {
+    x.is_finite() && (x as f32).is_finite()
 }

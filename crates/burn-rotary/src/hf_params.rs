@@ -29,7 +29,11 @@ impl HfParams<'_> {
                 v.as_u64()
                     .or_else(|| {
                         v.as_f64()
-                            .filter(|f| f.fract() == 0.0 && *f >= 0.0)
+                            // Integers a JSON float holds exactly (2^53): beyond, `as` would
+                            // saturate to a plausible wrong number.
+                            .filter(|f| {
+                                f.fract() == 0.0 && (0.0..=9_007_199_254_740_992.0).contains(f)
+                            })
                             .map(|f| f as u64)
                     })
                     .map(|n| n as usize)

@@ -9,6 +9,8 @@
 //! grid's largest position + 1, so a sequence is shorter in positions than in tokens; the
 //! difference is the *delta* a KV-cache decode continues from.
 
+use crate::host_ids::{checked_product, id_buffer};
+
 /// A vision grid in the language model's tokens: `frames` × `height` × `width`.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct VisionGrid {
@@ -38,25 +40,51 @@ impl VisionGrid {
 
     /// A grid from the processor's `image_grid_thw` / `video_grid_thw` (in patches) and the
     /// vision config's `spatial_merge_size`.
+    ///
+    /// # Panics
+    /// If `spatial_merge_size` is 0.
     pub fn from_thw([t, h, w]: [usize; 3], spatial_merge_size: usize) -> Self {
-        let merge = spatial_merge_size.max(1);
+        assert!(
+            spatial_merge_size > 0,
+            "VisionGrid::from_thw: spatial_merge_size 0, expected >= 1"
+        );
         Self {
             frames: t,
-            height: h / merge,
-            width: w / merge,
+            height: h / spatial_merge_size,
+            width: w / spatial_merge_size,
             temporal_step: 1.0,
         }
     }
 
     /// The same grid with another temporal step (Qwen2.5-VL videos).
+    ///
+    /// # Panics
+    /// If the step is not finite and >= 0.
     pub fn with_temporal_step(mut self, temporal_step: f64) -> Self {
         self.temporal_step = temporal_step;
+        self.check_step();
         self
     }
 
+    fn check_step(&self) {
+        assert!(
+            self.temporal_step.is_finite() && self.temporal_step >= 0.0,
+            "VisionGrid: temporal_step {}, expected a finite step >= 0",
+            self.temporal_step
+        );
+    }
+
     /// The number of tokens: `frames * height * width`.
+    ///
+    /// # Panics
+    /// If the count overflows `usize`.
     pub fn tokens(&self) -> usize {
-        self.frames * self.height * self.width
+        self.checked_tokens()
+            .unwrap_or_else(|| panic!("VisionGrid::tokens: {self:?} overflows a token count"))
+    }
+
+    fn checked_tokens(&self) -> Option<usize> {
+        checked_product([self.frames, self.height, self.width])
     }
 }
 
@@ -100,25 +128,44 @@ pub struct MropePositions {
 }
 
 impl MropePositions {
-    /// The position ids of `spans`, in order.
+    /// The position ids of `spans`, in order. Positions saturate at `i64::MAX` (out of range
+    /// of every table: such rows come out NaN).
+    ///
+    /// # Panics
+    /// If a grid's temporal step is not finite and >= 0, or the spans hold more than
+    /// [`MAX_HOST_IDS`](crate::MAX_HOST_IDS) ids.
     pub fn build(spans: &[MropeSpan]) -> Self {
-        let mut rows: [Vec<i64>; 3] = Default::default();
+        let tokens = spans.iter().try_fold(0usize, |total, span| match span {
+            MropeSpan::Text(n) => total.checked_add(*n),
+            MropeSpan::Grid(grid) => total.checked_add(grid.checked_tokens()?),
+        });
+        let what = || format!("{} spans", spans.len());
+        let op = "MropePositions::build";
+        let mut ids = id_buffer(op, &what, tokens.and_then(|t| t.checked_mul(3)));
+        let mut rows: [Vec<i64>; 3] =
+            std::array::from_fn(|_| Vec::with_capacity(tokens.unwrap_or(0)));
         let mut next = 0i64;
         for span in spans {
             match *span {
                 MropeSpan::Text(n) => {
                     for row in &mut rows {
-                        row.extend((0..n as i64).map(|i| next + i));
+                        row.extend((0..n).map(|i| next.saturating_add(wide(i))));
                     }
-                    next += n as i64;
+                    next = next.saturating_add(wide(n));
                 }
                 MropeSpan::Grid(grid) => {
+                    grid.check_step();
                     let mut largest = next - 1;
                     for f in 0..grid.frames {
-                        let t = next + (f as f64 * grid.temporal_step) as i64;
-                        for r in 0..grid.height as i64 {
-                            for c in 0..grid.width as i64 {
-                                let at = [t, next + r, next + c];
+                        // As HF's `.long()`: truncated (`as` saturates, the step is finite).
+                        let t = next.saturating_add((f as f64 * grid.temporal_step) as i64);
+                        for r in 0..grid.height {
+                            for c in 0..grid.width {
+                                let at = [
+                                    t,
+                                    next.saturating_add(wide(r)),
+                                    next.saturating_add(wide(c)),
+                                ];
                                 for (row, value) in rows.iter_mut().zip(at) {
                                     row.push(value);
                                     largest = largest.max(value);
@@ -126,7 +173,7 @@ impl MropePositions {
                             }
                         }
                     }
-                    next = largest + 1;
+                    next = largest.saturating_add(1);
                 }
             }
         }
@@ -134,10 +181,11 @@ impl MropePositions {
         let delta = if seq_len == 0 {
             0
         } else {
-            next - seq_len as i64
+            next.saturating_sub(wide(seq_len))
         };
+        ids.extend(rows.iter().flatten());
         Self {
-            ids: rows.concat(),
+            ids,
             seq_len,
             delta,
         }
@@ -155,8 +203,13 @@ impl MropePositions {
     /// The position (the same on every axis) of the token at KV-cache index `cache_index >=
     /// seq_len`, as HF's decode computes it: `cache_index + delta`.
     pub fn next_position(&self, cache_index: usize) -> i64 {
-        cache_index as i64 + self.delta
+        wide(cache_index).saturating_add(self.delta)
     }
+}
+
+/// `v` as `i64`, saturating (a position that large is out of range of every table).
+fn wide(v: usize) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
 }
 
 #[cfg(test)]

@@ -17,6 +17,7 @@ use burn::tensor::backend::Backend;
 use crate::axes::{PositionAxes, MAX_AXES};
 use crate::config::{RopeConfig, RopeLayout};
 use crate::error::{check_positive, RopeError};
+use crate::host_ids::{checked_product, id_buffer};
 use crate::positions::Positions;
 
 /// One axis of an N-D RoPE: how many channels of the head follow it, and their base.
@@ -228,8 +229,12 @@ impl GridCoords {
     }
 
     /// The number of tokens: prefix and patches.
+    ///
+    /// # Panics
+    /// If the count overflows `usize`.
     pub fn len(&self) -> usize {
-        self.prefix + self.shape.iter().product::<usize>()
+        self.tokens()
+            .unwrap_or_else(|| panic!("GridCoords::len: {} overflows a token count", self.what()))
     }
 
     /// Whether there are no tokens.
@@ -237,20 +242,39 @@ impl GridCoords {
         self.len() == 0
     }
 
+    fn tokens(&self) -> Option<usize> {
+        checked_product(self.shape.iter().copied())?.checked_add(self.prefix)
+    }
+
+    fn what(&self) -> String {
+        format!(
+            "a grid of {:?} patches and {} prefix tokens",
+            self.shape, self.prefix
+        )
+    }
+
     /// The coordinates laid out `[axes, tokens]`.
+    ///
+    /// # Panics
+    /// If there are more than [`MAX_HOST_IDS`](crate::MAX_HOST_IDS) coordinates.
     pub fn coords(&self) -> Vec<i64> {
-        let patches = self.shape.iter().product::<usize>();
+        let mut coords = id_buffer(
+            "GridCoords::coords",
+            &|| self.what(),
+            self.tokens().and_then(|t| t.checked_mul(self.axes())),
+        );
+        let patches = self.len() - self.prefix;
         let wide = |v: usize| i64::try_from(v).unwrap_or(i64::MAX);
-        (0..self.axes())
-            .flat_map(|a| {
-                // Patch p's index on axis a, row-major.
-                let inner: usize = self.shape[a + 1..].iter().product();
-                let prefix = std::iter::repeat_n(wide(self.prefix_at[a]), self.prefix);
-                let patches = (0..patches)
-                    .map(move |p| wide(self.origin[a].saturating_add(p / inner % self.shape[a])));
-                prefix.chain(patches)
-            })
-            .collect()
+        for a in 0..self.axes() {
+            // Patch p's index on axis a, row-major.
+            let inner: usize = self.shape[a + 1..].iter().product();
+            coords.extend(std::iter::repeat_n(wide(self.prefix_at[a]), self.prefix));
+            coords.extend(
+                (0..patches)
+                    .map(|p| wide(self.origin[a].saturating_add(p / inner % self.shape[a]))),
+            );
+        }
+        coords
     }
 
     /// The coordinates as [`Positions`], shared by the batch (`[axes, 1, tokens]`).

@@ -3,6 +3,7 @@
 use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor, TensorData};
 
+use crate::host_ids::id_buffer;
 use crate::spec::PositionsPrimitive;
 
 /// Where the rows of q and k sit in their sequences.
@@ -116,19 +117,25 @@ impl<B: Backend> Positions<B> {
     /// ```
     ///
     /// # Panics
-    /// If the rows hold different numbers of tokens.
+    /// If the rows hold different numbers of tokens, or more ids than
+    /// [`MAX_HOST_IDS`](crate::MAX_HOST_IDS).
     pub fn packed(lengths: &[Vec<usize>], device: &B::Device) -> Self {
-        let seq = lengths.first().map_or(0, |row| row.iter().sum::<usize>());
-        let ids: Vec<i64> = lengths
-            .iter()
-            .flat_map(|row| {
-                assert!(
-                    row.iter().sum::<usize>() == seq,
-                    "Positions::packed: every row must hold {seq} tokens, got documents {row:?}"
-                );
-                row.iter().flat_map(|&len| (0..len).map(saturating_i64))
-            })
-            .collect();
+        let tokens = |row: &Vec<usize>| row.iter().try_fold(0usize, |a, &l| a.checked_add(l));
+        let seq = lengths.first().map_or(Some(0), tokens);
+        let what = || format!("{} rows of documents {:?}", lengths.len(), lengths.first());
+        let mut ids = id_buffer(
+            "Positions::packed",
+            &what,
+            seq.and_then(|s| s.checked_mul(lengths.len())),
+        );
+        let seq = seq.unwrap_or_default();
+        for row in lengths {
+            assert!(
+                tokens(row) == Some(seq),
+                "Positions::packed: every row must hold {seq} tokens, got documents {row:?}"
+            );
+            ids.extend(row.iter().flat_map(|&len| (0..len).map(saturating_i64)));
+        }
         let longest = lengths.iter().flatten().copied().max().unwrap_or(0);
         Self::ids_from_slice(&ids, [lengths.len(), seq], device).with_seq_len(longest)
     }

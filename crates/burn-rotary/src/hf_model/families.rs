@@ -9,6 +9,50 @@ use crate::error::RopeError;
 use crate::hf::{head_dim, rope_dict};
 use crate::hf_params::HfParams;
 
+/// The layer types this crate reads (transformers' names), and whether a layer of the type
+/// rotates. Any other type is an error: its RoPE is not known here.
+const LAYER_TYPES: [(&str, bool); 5] = [
+    ("full_attention", true),
+    ("sliding_attention", true),
+    ("chunked_attention", true),
+    ("linear_attention", false),
+    ("conv", false),
+];
+
+/// Legacy layer-type names, read as transformers remaps them.
+const LEGACY_LAYER_TYPES: [(&str, &str); 2] = [
+    ("mamba", "linear_attention"),
+    ("attention", "full_attention"),
+];
+
+/// The most decoder layers a config may have: far above any model's, and a bound before the
+/// per-layer lists are allocated.
+pub(crate) const MAX_LAYERS: usize = 1 << 16;
+
+/// Whether layers of type `ty` (a type [`Family::layer_types`] accepted) rotate.
+fn rotates(ty: &str) -> bool {
+    LAYER_TYPES.iter().any(|&(t, r)| t == ty && r)
+}
+
+/// `ty` under its current name, or the error naming it (layer `i`).
+fn layer_type(i: usize, ty: String) -> Result<String, RopeError> {
+    if LAYER_TYPES.iter().any(|&(t, _)| t == ty) {
+        return Ok(ty);
+    }
+    match LEGACY_LAYER_TYPES.iter().find(|&&(old, _)| old == ty) {
+        Some(&(_, new)) => Ok(new.to_string()),
+        None => Err(RopeError::invalid(
+            "layer_types",
+            format!("{ty:?} (layer {i})"),
+            format!(
+                "one of {:?} (or the legacy {:?})",
+                LAYER_TYPES.map(|(t, _)| t),
+                LEGACY_LAYER_TYPES.map(|(t, _)| t)
+            ),
+        )),
+    }
+}
+
 /// The model families whose RoPE is not one setting shared by every layer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Family {
@@ -48,9 +92,17 @@ impl Family {
         }
     }
 
-    /// The layer type of every decoder layer: `layer_types`, else the family's pattern.
+    /// The layer type of every decoder layer: `layer_types` (legacy names remapped, unknown
+    /// names refused), else the family's pattern.
     pub(super) fn layer_types(self, top: &HfParams) -> Result<Vec<String>, RopeError> {
         let layers = top.usize("num_hidden_layers")?;
+        if let Some(n) = layers.filter(|&n| n > MAX_LAYERS) {
+            return Err(RopeError::invalid(
+                "num_hidden_layers",
+                n,
+                format!("at most {MAX_LAYERS} layers"),
+            ));
+        }
         let mut types = match top.get("layer_types") {
             Some(value) => {
                 let types = value
@@ -62,6 +114,13 @@ impl Family {
                             .collect::<Option<Vec<_>>>()
                     })
                     .ok_or_else(|| RopeError::invalid("layer_types", value, "a list of strings"))?;
+                if types.len() > MAX_LAYERS {
+                    return Err(RopeError::invalid(
+                        "layer_types",
+                        format!("a list of {} entries", types.len()),
+                        format!("at most {MAX_LAYERS} layers"),
+                    ));
+                }
                 if let Some(n) = layers.filter(|n| *n != types.len()) {
                     return Err(RopeError::invalid(
                         "layer_types",
@@ -70,6 +129,10 @@ impl Family {
                     ));
                 }
                 types
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, ty)| layer_type(i, ty))
+                    .collect::<Result<_, _>>()?
             }
             None => {
                 let n = layers.ok_or_else(|| {
@@ -102,7 +165,14 @@ impl Family {
                     Self::Gemma4 => every(6, "sliding_attention", "full_attention"),
                     Self::Olmo3 => every(4, "sliding_attention", "full_attention"),
                     Self::Qwen35 => {
-                        let interval = top.usize("full_attention_interval")?.unwrap_or(4).max(1);
+                        let interval = top.usize("full_attention_interval")?.unwrap_or(4);
+                        if interval == 0 {
+                            return Err(RopeError::invalid(
+                                "full_attention_interval",
+                                0,
+                                "a period > 0",
+                            ));
+                        }
                         every(interval, "linear_attention", "full_attention")
                     }
                     _ => vec!["full_attention".to_string(); n],
@@ -161,7 +231,7 @@ impl Family {
         Ok(flags
             .into_iter()
             .zip(layer_types)
-            .map(|(flag, ty)| flag && ty != "linear_attention")
+            .map(|(flag, ty)| flag && rotates(ty))
             .collect())
     }
 
@@ -242,10 +312,10 @@ impl Family {
     /// The head dim of layer type `ty`.
     pub(super) fn head_dim(self, top: &HfParams, ty: &str) -> Result<usize, RopeError> {
         match (self, ty) {
-            (Self::Gemma4, "full_attention") => Ok(top
-                .usize("global_head_dim")?
-                .filter(|d| *d > 0)
-                .unwrap_or(512)),
+            (Self::Gemma4, "full_attention") => match top.usize("global_head_dim")? {
+                Some(0) => Err(RopeError::invalid("global_head_dim", 0, "a head dim > 0")),
+                given => Ok(given.unwrap_or(512)),
+            },
             _ => head_dim(top),
         }
     }
@@ -268,14 +338,15 @@ impl Family {
             _ => return Ok(()),
         };
         match dict.get("mrope_interleaved") {
-            Some(Value::Bool(given)) if *given != interleaved => {
+            None | Some(Value::Null) => {}
+            Some(Value::Bool(given)) if *given == interleaved => {}
+            Some(given) => {
                 return Err(RopeError::invalid(
                     "mrope_interleaved",
                     given,
                     format!("{interleaved}: this model family's M-RoPE layout"),
                 ))
             }
-            _ => {}
         }
         dict.insert("mrope_interleaved".into(), interleaved.into());
         if dict.get("mrope_section").is_none_or(Value::is_null) {
