@@ -18,70 +18,13 @@
 //! `loss.svg`, `loss_by_position.svg`, `accuracy.svg`, `accuracy_heatmap.svg`, `corpus.txt`;
 //! each is replaced only when the run has succeeded.
 
-use burn::tensor::backend::AutodiffBackend;
-use burn_rotary::RopeBackend;
-use burn_rotary_suite::backend_choice::{run_train_on, TrainTask};
-use burn_rotary_suite::scaling_bench::cli::{parse_args, Args};
-use burn_rotary_suite::scaling_bench::{markdown, run, write_csv, write_plots, AlignedAlloc};
+use burn_rotary_suite::cli::run_main;
+use burn_rotary_suite::scaling_bench::cli::{parse_args, run_cli};
+use burn_rotary_suite::scaling_bench::AlignedAlloc;
 
 /// Same numbers on every run: NdArray's SIMD `recip` depends on buffer alignment.
 #[global_allocator]
 static ALLOC: AlignedAlloc = AlignedAlloc;
-
-/// The parsed command line, run on the chosen backend.
-struct Task(Args);
-
-impl TrainTask for Task {
-    type Output = Result<(), String>;
-
-    fn run<B>(self, device: B::Device) -> Result<(), String>
-    where
-        B: AutodiffBackend + RopeBackend,
-        B::InnerBackend: RopeBackend,
-    {
-        let Task(args) = self;
-        let out = &args.out;
-        std::fs::create_dir_all(out)
-            .map_err(|e| format!("cannot create {}: {e}", out.display()))?;
-        let c = &args.config;
-        eprintln!(
-            "scaling_bench on {} with {} workers: trained at {} from seeds {:?}, scored at {:?}",
-            B::name(&device),
-            c.workers,
-            c.train_len(),
-            c.seeds,
-            c.lengths()
-        );
-        let corpus = c.text.load()?;
-        let results = run::<B>(c, out, args.retrain, true, &device)?;
-        let summary = markdown(&results);
-        println!("{summary}");
-        let write_err = |e: std::io::Error| format!("cannot write to {}: {e}", out.display());
-        let write = |name: &str, text: &str| {
-            burn_rotary_suite::scaling_bench::write_atomic(&out.join(name), text).map_err(write_err)
-        };
-        write("results.md", &summary)?;
-        let manifest = format!(
-            "# {}\n# FNV-1a {:016x}\n{}\n",
-            corpus.source,
-            corpus.fingerprint,
-            corpus.files.join("\n")
-        );
-        write("corpus.txt", &manifest)?;
-        let csv = write_csv(&results, out).map_err(write_err)?;
-        println!("csv: {}", csv.display());
-        println!("corpus files: {}", out.join("corpus.txt").display());
-        for (plot, what) in write_plots(&results, out).map_err(write_err)? {
-            println!("plot: {} — {what}", plot.display());
-        }
-        println!("models: {}", results.models_source);
-        println!(
-            "wall time: {:.1} s on {} workers",
-            results.seconds, results.workers
-        );
-        Ok(())
-    }
-}
 
 fn main() {
     // One thread per matrix product: the benchmark runs its jobs in parallel instead.
@@ -89,9 +32,5 @@ fn main() {
         std::env::set_var("MATMUL_NUM_THREADS", "1");
     }
     let args = parse_args(std::env::args_os()).unwrap_or_else(|exit| exit.exit());
-    let result = run_train_on(&args.backend.clone(), Task(args)).and_then(|r| r);
-    if let Err(e) = result {
-        eprintln!("scaling_bench: {e}");
-        std::process::exit(1);
-    }
+    run_main("scaling_bench", || run_cli(args))
 }

@@ -18,49 +18,13 @@
 //! Outputs go to `--out` (default `results/vit_bench`): `results.md`, `vit_bench.csv`,
 //! `accuracy.svg`, `loss.svg`; each is replaced only when the run has succeeded.
 
-use burn::tensor::backend::AutodiffBackend;
-use burn_rotary::RopeBackend;
-use burn_rotary_suite::backend_choice::{run_train_on, TrainTask};
+use burn_rotary_suite::cli::run_main;
 use burn_rotary_suite::scaling_bench::AlignedAlloc;
-use burn_rotary_suite::vision::{markdown, parse_args, run, write_outputs, Args, CliExit};
+use burn_rotary_suite::vision::{parse_args, run_cli, CliExit};
 
 /// Same numbers on every run: NdArray's SIMD `recip` depends on buffer alignment.
 #[global_allocator]
 static ALLOC: AlignedAlloc = AlignedAlloc;
-
-struct Task(Args);
-
-impl TrainTask for Task {
-    type Output = Result<(), String>;
-
-    fn run<B>(self, device: B::Device) -> Result<(), String>
-    where
-        B: AutodiffBackend + RopeBackend,
-        B::InnerBackend: RopeBackend,
-    {
-        let Args { out, config, .. } = self.0;
-        eprintln!(
-            "vit_bench on {} with {} workers: trained on {}×{} grids from seeds {:?}, scored on \
-             grids {:?}",
-            B::name(&device),
-            config.workers,
-            config.train_grid,
-            config.train_grid,
-            config.seeds,
-            config.grids
-        );
-        let results = run::<B>(&config, true, &device)?;
-        println!("{}", markdown(&results));
-        for (path, what) in write_outputs(&results, &out)? {
-            println!("wrote {}: {what}", path.display());
-        }
-        println!(
-            "wall time: {:.1} s ({:.1} s training) on {} workers",
-            results.seconds, results.train_seconds, config.workers
-        );
-        Ok(())
-    }
-}
 
 fn main() {
     // One thread per matrix product: the benchmark runs its jobs in parallel instead.
@@ -78,9 +42,5 @@ fn main() {
             std::process::exit(2);
         }
     };
-    let result = run_train_on(&args.backend.clone(), Task(args)).and_then(|r| r);
-    if let Err(e) = result {
-        eprintln!("vit_bench: {e}");
-        std::process::exit(1);
-    }
+    run_main("vit_bench", || run_cli(args))
 }

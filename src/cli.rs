@@ -37,14 +37,38 @@ where
     I: IntoIterator<Item = T>,
     T: Into<std::ffi::OsString> + Clone,
 {
-    C::try_parse_from(args).map_err(|e| match e.kind() {
+    C::try_parse_from(args).map_err(clap_exit)
+}
+
+/// Parses `args` into `C`, with the ids of the flags given on the command line (not taken
+/// from their defaults), e.g. `"batch_size"` for `--batch-size`.
+pub fn parse_with_given<C, I, T>(args: I) -> Result<(C, Vec<String>), CliExit>
+where
+    C: Parser,
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    let matches = C::command().try_get_matches_from(args).map_err(clap_exit)?;
+    let given = matches
+        .ids()
+        .filter(|id| {
+            matches.value_source(id.as_str()) == Some(clap::parser::ValueSource::CommandLine)
+        })
+        .map(|id| id.to_string())
+        .collect();
+    let cli = C::from_arg_matches(&matches).map_err(clap_exit)?;
+    Ok((cli, given))
+}
+
+fn clap_exit(e: clap::Error) -> CliExit {
+    match e.kind() {
         ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => CliExit::Help(e.render().to_string()),
         _ => {
             let text = e.render().to_string();
             let first = text.lines().next().unwrap_or_default();
             CliExit::Error(first.trim_start_matches("error: ").to_string())
         }
-    })
+    }
 }
 
 /// Parses the process's arguments, or prints the help / the error and exits.
@@ -107,5 +131,34 @@ fn one_of(s: &str, names: Vec<&str>) -> Result<String, String> {
         Ok(s.to_string())
     } else {
         Err(format!("not one of {}", names.join(", ")))
+    }
+}
+
+/// Runs an example's main: an `Err` prints as `NAME: message` (exit status 1); a panic — on
+/// any thread, a bug or a library's refusal — as one line `NAME: panicked at FILE:LINE:
+/// message` (exit status 101) instead of Rust's note about backtraces. With `RUST_BACKTRACE`
+/// set, panics print as Rust prints them.
+pub fn run_main(name: &'static str, main: impl FnOnce() -> Result<(), String>) -> ! {
+    if std::env::var_os("RUST_BACKTRACE").is_none() {
+        std::panic::set_hook(Box::new(move |info| {
+            let message = info
+                .payload()
+                .downcast_ref::<String>()
+                .map(String::as_str)
+                .or_else(|| info.payload().downcast_ref::<&str>().copied())
+                .unwrap_or("(no message)");
+            let at = info
+                .location()
+                .map_or(String::new(), |l| format!(" at {}:{}", l.file(), l.line()));
+            eprintln!("{name}: panicked{at}: {}", message.replace('\n', " "));
+        }));
+    }
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(main)) {
+        Ok(Ok(())) => std::process::exit(0),
+        Ok(Err(message)) => {
+            eprintln!("{name}: {message}");
+            std::process::exit(1)
+        }
+        Err(_) => std::process::exit(101),
     }
 }

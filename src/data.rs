@@ -283,7 +283,8 @@ impl Retrieval {
         for &s in starts {
             taken[s] = true;
         }
-        for _ in 0..self.train_queries {
+        // A query takes 3 tokens: no more than this many fit (and a huge count ends at once).
+        for _ in 0..self.train_queries.min((last + 1) / 3) {
             for _attempt in 0..8 {
                 let p = rng.below(starts.len());
                 let from = starts[p] + 1;

@@ -7,6 +7,7 @@ use burn_rotary::{AxisOrder, Positions, RopeBackend, RopeConfig, RopeError, Rope
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::compare::{nan_max, vacuous};
 use crate::hf_models_fixture::ModelsFixture;
 use crate::llama::golden::{self as llm_golden, LlmGolden};
 use crate::nd_fixture::NdFixture;
@@ -85,7 +86,7 @@ pub enum GoldenFile {
 }
 
 impl GoldenFile {
-    /// Reads a golden file and parses it by its schema: cases with a `config` and a `layer_idx`
+    /// Reads a golden file and parses it by its schema: cases with a `config` or a `layer_idx`
     /// are model-level, cases with `coords` image / video, the others single-setting.
     pub fn load(path: &str) -> Result<Self, String> {
         let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {path}: {e}"))?;
@@ -99,8 +100,9 @@ impl GoldenFile {
             return Ok(Self::Llm(golden));
         }
         let first = value.get("cases").and_then(|c| c.get(0));
+        // Either field marks the model-level schema, so a case missing the other is told so.
         let models =
-            first.is_some_and(|c| c.get("config").is_some() && c.get("layer_idx").is_some());
+            first.is_some_and(|c| c.get("config").is_some() || c.get("layer_idx").is_some());
         let nd = first.is_some_and(|c| c.get("coords").is_some());
         let file = if nd {
             Self::Nd(NdFixture::from_value(value, path)?)
@@ -234,6 +236,9 @@ impl Case {
         if self.positions.len() != s || self.positions.iter().any(|p| *p < 0) {
             return Err(format!("`positions` must be {s} non-negative ids"));
         }
+        if let Some(why) = vacuous(&[&self.q, &self.k], &self.positions) {
+            return Err(why);
+        }
         if self.inv_freq.len() != self.rotary_dim / 2 {
             return Err(format!(
                 "`inv_freq` has {} values, rotary_dim {} needs {}",
@@ -280,7 +285,7 @@ impl Case {
             .iter()
             .zip(&self.inv_freq)
             .map(|(a, b)| ((a - b) / b).abs())
-            .fold(0.0, max_or_nan);
+            .fold(0.0, nan_max);
         let attention_factor = (freqs.attention_factor - self.attention_factor).abs();
 
         // HF's init frequencies (seq_len = None) are those of any length up to the threshold.
@@ -324,7 +329,7 @@ impl Case {
                 .map_err(|e| format!("{e:?}"))?;
             for (i, (o, e)) in out.iter().zip(expected.iter()).enumerate() {
                 if self.positions[(i / d) % s] <= max_position {
-                    worst = max_or_nan(worst, (*o as f64 - e).abs());
+                    worst = nan_max(worst, (*o as f64 - e).abs());
                     compared += 1;
                 }
             }
@@ -333,14 +338,5 @@ impl Case {
             return Err("no output value was compared".into());
         }
         Ok(worst)
-    }
-}
-
-/// The larger of two errors, where a NaN wins (and stays).
-fn max_or_nan(worst: f64, err: f64) -> f64 {
-    if worst.is_nan() || err.is_nan() {
-        f64::NAN
-    } else {
-        worst.max(err)
     }
 }

@@ -8,6 +8,8 @@ use burn_rotary::{AxisOrder, ModelRopeConfig, Positions, RopeBackend, RopeConfig
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::compare::{max_abs_diff, nan_max, vacuous};
+
 /// Largest absolute output error a case may have: HF's float32 angles carry up to about
 /// `position * 1e-7` rad (positions stay below ~6100 in the fixtures).
 pub const OUTPUT_TOLERANCE: f64 = 2e-3;
@@ -106,12 +108,18 @@ impl ModelCase {
         if k_dims[0] != b || k_dims[2] != s || k_dims[3] != d {
             return Err(format!("q {q_dims:?} and k {k_dims:?} disagree"));
         }
+        let ids: Vec<i64> = self.position_ids.data.iter().map(|&p| p as i64).collect();
+        if let Some(why) = vacuous(&[&self.q.data, &self.k.data], &ids) {
+            return Err(why);
+        }
         let model = ModelRopeConfig::from_hf_json(&self.config).map_err(|e| e.to_string())?;
         let Some(config) = model.layer(self.layer_idx).map_err(|e| e.to_string())? else {
             // No RoPE on this layer: HF's outputs are the inputs.
             return Ok(ModelCaseErrors {
-                max_abs: max_error(&self.q.data, &self.q_out.data)
-                    .max(max_error(&self.k.data, &self.k_out.data)),
+                max_abs: nan_max(
+                    max_abs_diff(&self.q.data, &self.q_out.data)?,
+                    max_abs_diff(&self.k.data, &self.k_out.data)?,
+                ),
                 uses_rope: false,
                 expected_uses_rope: self.uses_rope,
             });
@@ -146,8 +154,7 @@ impl ModelCase {
                 .convert::<f32>()
                 .to_vec::<f32>()
                 .map_err(|e| format!("{e:?}"))?;
-            let out: Vec<f64> = out.into_iter().map(f64::from).collect();
-            worst = nan_max(worst, max_error(&out, expected));
+            worst = nan_max(worst, max_abs_diff(&out, expected)?);
         }
         Ok(ModelCaseErrors {
             max_abs: worst,
@@ -221,19 +228,4 @@ fn dims4(t: &FixtureTensor, name: &str) -> Result<[usize; 4], String> {
         ));
     }
     Ok(dims)
-}
-
-fn max_error(a: &[f64], b: &[f64]) -> f64 {
-    a.iter()
-        .zip(b)
-        .fold(0.0, |worst, (x, y)| nan_max(worst, (x - y).abs()))
-}
-
-/// The larger of two errors, where a NaN wins (and stays).
-fn nan_max(worst: f64, err: f64) -> f64 {
-    if worst.is_nan() || err.is_nan() {
-        f64::NAN
-    } else {
-        worst.max(err)
-    }
 }

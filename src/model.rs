@@ -17,6 +17,20 @@ use burn_rotary::{AxisOrder, Rope, RopeBackend, RopeConfig};
 
 use crate::packing::Packing;
 
+/// The most parameters a [`TransformerConfig`] may have: beyond, a typo, not a model (and an
+/// abort on allocation).
+pub const MAX_PARAMS: usize = 1 << 30;
+
+/// The most attention scores one forward pass may hold (`batch × heads × seq²`, `f32`: 8 GiB):
+/// the examples refuse a batch, prompt or generation past it before allocating.
+pub const MAX_ATTENTION_SCORES: usize = 1 << 31;
+
+/// The attention scores of `batch` sequences of `seq` tokens over `heads` heads (as `f64`: it
+/// never overflows).
+pub fn attention_scores(batch: usize, heads: usize, seq: usize) -> f64 {
+    batch as f64 * heads as f64 * (seq as f64).powi(2)
+}
+
 /// Configuration of a [`Transformer`].
 #[derive(Config, Debug)]
 pub struct TransformerConfig {
@@ -60,8 +74,34 @@ impl TransformerConfig {
         self.n_kv_heads.unwrap_or(self.n_heads)
     }
 
-    /// Checks the shape fields against each other and the RoPE config.
+    /// About how many parameters the model has (as `f64`: it never overflows).
+    pub fn param_estimate(&self) -> f64 {
+        let (d, f, l) = (self.d_model as f64, self.d_ff as f64, self.n_layers as f64);
+        let head = if self.tied_head { 1.0 } else { 2.0 };
+        self.vocab_size as f64 * d * head + l * (4.0 * d * d + 3.0 * d * f)
+    }
+
+    /// Checks the shape fields against each other and the RoPE config, and the size against
+    /// [`MAX_PARAMS`].
     pub fn validate(&self) -> Result<(), String> {
+        for (name, value) in [
+            ("vocab_size", self.vocab_size),
+            ("d_model", self.d_model),
+            ("n_layers", self.n_layers),
+            ("d_ff", self.d_ff),
+        ] {
+            if value == 0 {
+                return Err(format!("{name} is 0: expected at least 1"));
+            }
+        }
+        let params = self.param_estimate();
+        if params > MAX_PARAMS as f64 {
+            return Err(format!(
+                "vocab_size {} / d_model {} / d_ff {} / n_layers {}: about {params:.1e} \
+                 parameters, more than {MAX_PARAMS}",
+                self.vocab_size, self.d_model, self.d_ff, self.n_layers
+            ));
+        }
         let (d, h, kv) = (self.d_model, self.n_heads, self.kv_heads());
         if h == 0 || kv == 0 || d % h != 0 || h % kv != 0 {
             return Err(format!(

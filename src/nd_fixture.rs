@@ -8,6 +8,8 @@ use burn_rotary::{AxisOrder, RopeBackend, RopeConfig, RopeLayout};
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::compare::{max_abs_diff, nan_max, vacuous};
+
 /// Outputs, absolute (the coordinates are small: float32 angles are exact to ~1e-6).
 pub const OUTPUT_TOLERANCE: f64 = 1e-4;
 
@@ -204,6 +206,9 @@ impl NdCase {
         }
         // [S, A] -> [A, 1, S]
         let by_token = self.coords()?;
+        if let Some(why) = vacuous(&[&self.q.data, &self.k.data], &by_token) {
+            return Err(why);
+        }
         let coords: Vec<i64> = (0..axes)
             .flat_map(|a| (0..seq).map(move |s| (a, s)))
             .map(|(a, s)| by_token[s * axes + a])
@@ -219,19 +224,11 @@ impl NdCase {
                 .convert::<f64>()
                 .to_vec::<f64>()
                 .expect("float data");
-            got.iter()
-                .zip(expected)
-                .map(|(g, e)| (g - e).abs())
-                .fold(
-                    0.0,
-                    |m: f64, e| if e.is_nan() { f64::NAN } else { m.max(e) },
-                )
+            max_abs_diff(&got, expected)
         };
-        let (eq, ek) = (error(q, &self.q_out.data), error(k, &self.k_out.data));
-        Ok(if eq.is_nan() || ek.is_nan() {
-            f64::NAN
-        } else {
-            eq.max(ek)
-        })
+        Ok(nan_max(
+            error(q, &self.q_out.data)?,
+            error(k, &self.k_out.data)?,
+        ))
     }
 }

@@ -1,10 +1,15 @@
 //! Runs the suite of `tests/suite` on every backend of this build: NdArray, wgpu, Candle, Flex
 //! and a Router (NdArray + Flex) by default, CUDA with `--features cuda`, and the autodiff tests under `Autodiff` of each.
-//! A backend that cannot start on this machine is skipped, loudly (see `tests/harness`).
+//! A backend that cannot start on this machine is skipped, loudly (see `tests/harness`). Then
+//! the model-level suites, per backend: `train` (the learner, data parallelism, records),
+//! `generate` (KV-cache decoding) and `llama` (SmolLM2 from its GGUF: transformers' logits, chat).
 
+mod generate;
 mod harness;
 mod hf_models;
+mod llama;
 mod suite;
+mod train;
 
 use harness::Harness;
 
@@ -63,5 +68,10 @@ fn main() {
         "router",
         &backend_tests!(burn_rotary_suite::backend_choice::Router),
     );
+    // The model-level suites: training, generation with a KV cache, the real model. One binary
+    // for every backend suite: each test binary would instantiate the backends' code anew.
+    train::register(&mut harness);
+    generate::register(&mut harness);
+    llama::register(&mut harness);
     harness.run()
 }

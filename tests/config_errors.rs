@@ -223,6 +223,18 @@ fn computed_values_are_validated() {
             &["scaling", "dynamic", "inv_freq"],
         ),
         (long_rope(1e-320), &["scaling", "longrope", "inv_freq[2]"]),
+        // Finite in f64 but not in f32: inverse frequency 3e245 at head dim 8.
+        (
+            RopeConfig::new(8).with_theta(5e-324),
+            &["theta", "inv_freq[1]", "f32"],
+        ),
+        // A finite f32 frequency whose angle at the last position is not.
+        (
+            RopeConfig::new(4)
+                .with_theta(1e-70)
+                .with_max_positions(1 << 20),
+            &["theta", "angles", "inv_freq[1] = 1e35"],
+        ),
     ];
     for (config, needles) in cases {
         assert_rejects(config.validate(), needles);
@@ -297,6 +309,23 @@ fn hf_fixture_cases_that_disagree_with_themselves_fail() {
         ),
         (Box::new(|c| c["positions"] = json!([])), "positions"),
         (Box::new(|c| c["inv_freq"] = json!([])), "inv_freq"),
+        // Identity rotations check nothing, whatever the config says.
+        (
+            Box::new(|c| {
+                for key in ["q", "k", "q_out", "k_out"] {
+                    let n = c[key].as_array().unwrap().len();
+                    c[key] = json!(vec![0.0; n]);
+                }
+            }),
+            "every input value is 0",
+        ),
+        (
+            Box::new(|c| {
+                let n = c["positions"].as_array().unwrap().len();
+                c["positions"] = json!(vec![0; n]);
+            }),
+            "every position is 0",
+        ),
         (
             Box::new(|c| c["rotary_dim"] = json!(head_dim + 2)),
             "rotary_dim",
@@ -384,10 +413,65 @@ fn bad_model_configs_name_the_field_and_value() {
             &["mrope_interleaved", "false"],
         ),
         (json!({"head_dim": 64}), &["num_hidden_layers"]),
+        // Unknown layer types are refused (their RoPE is not known), not given a setting.
+        (
+            json!({"model_type": "gemma3_text", "head_dim": 64, "num_hidden_layers": 2,
+                   "layer_types": ["sliding", "full_attention"]}),
+            &["layer_types", "\"sliding\" (layer 0)", "sliding_attention"],
+        ),
+        (
+            json!({"model_type": "qwen3_5_text", "head_dim": 256, "num_hidden_layers": 4,
+                   "partial_rotary_factor": 0.25, "full_attention_interval": 0}),
+            &["full_attention_interval", "0"],
+        ),
+        (
+            json!({"model_type": "gemma4_text", "head_dim": 256, "num_hidden_layers": 6,
+                   "global_head_dim": 0}),
+            &["global_head_dim", "0"],
+        ),
+        (
+            json!({"model_type": "qwen3_vl", "head_dim": 128, "num_hidden_layers": 2,
+                   "rope_scaling": {"rope_type": "default", "mrope_section": [24, 20, 20],
+                                    "mrope_interleaved": "yes"}}),
+            &["mrope_interleaved", "yes"],
+        ),
+        // Sizes are bounded before the per-layer lists are allocated.
+        (
+            json!({"head_dim": 64, "num_hidden_layers": 1_000_000_000u64}),
+            &["num_hidden_layers", "1000000000", "65536"],
+        ),
+        (
+            json!({"head_dim": 64, "num_hidden_layers": 1_000_000_000_000_000_000u64}),
+            &["num_hidden_layers", "1000000000000000000", "65536"],
+        ),
+        // A float past 2^53 is no exact integer: refused, not saturated to a plausible one.
+        (
+            json!({"head_dim": 64, "num_hidden_layers": 1e18}),
+            &["num_hidden_layers", "non-negative integer"],
+        ),
+        (
+            json!({"head_dim": 64, "num_hidden_layers": 1e30}),
+            &["num_hidden_layers", "non-negative integer"],
+        ),
     ];
     for (json, needles) in cases {
         assert_rejects(model(json), needles);
     }
+
+    // transformers' legacy names are read as it remaps them.
+    let legacy = model(json!({"model_type": "qwen3_5_text", "head_dim": 256,
+        "num_hidden_layers": 2, "partial_rotary_factor": 0.25, "rope_theta": 1e7,
+        "layer_types": ["mamba", "attention"]}))
+    .unwrap();
+    assert_eq!(legacy.layer_types(), ["linear_attention", "full_attention"]);
+    assert_eq!(
+        legacy.layer_rope(0).unwrap(),
+        burn_rotary::LayerRope::NoRope
+    );
+    assert_eq!(
+        legacy.layer_rope(1).unwrap(),
+        burn_rotary::LayerRope::Setting(0)
+    );
 
     let ok = model(qwen2_vl(json!([16, 24, 24]))).unwrap();
     assert_rejects(ok.layer(2), &["layer_idx", "2", "num_hidden_layers = 2"]);
@@ -421,4 +505,275 @@ fn proportional_allows_its_zero_frequencies_only() {
     let json = serde_json::to_string(&config).unwrap();
     let back: RopeConfig = serde_json::from_str(&json).unwrap();
     assert_eq!(back.scaling, config.scaling);
+}
+
+/// Host-built position lists are bounded before memory is touched: a huge size is a panic
+/// naming the operation and the size, never an abort, and counts never wrap.
+#[test]
+fn host_position_sizes_are_bounded() {
+    use burn_rotary::{GridCoords, MropePositions, MropeSpan, Positions, VisionGrid};
+    use std::panic::{catch_unwind, AssertUnwindSafe};
+
+    #[track_caller]
+    fn panics_with(f: impl FnOnce(), needles: &[&str]) {
+        let payload = catch_unwind(AssertUnwindSafe(f)).expect_err("expected a panic");
+        let message = payload
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_default();
+        for needle in needles {
+            assert!(
+                message.contains(needle),
+                "`{message}` does not mention `{needle}`"
+            );
+        }
+    }
+    let device = Default::default();
+    let packed = |lengths: Vec<Vec<usize>>| {
+        move || {
+            drop(Positions::<burn::backend::NdArray>::packed(
+                &lengths, &device,
+            ))
+        }
+    };
+    panics_with(
+        packed(vec![vec![usize::MAX]]),
+        &["Positions::packed", "2147483648"],
+    );
+    panics_with(
+        packed(vec![vec![usize::MAX, 2]]),
+        &["Positions::packed", "overflows"],
+    );
+    panics_with(
+        packed(vec![vec![1 << 20]; 1 << 12]),
+        &["Positions::packed", "4096 rows"],
+    );
+
+    let big = GridCoords::new(&[1 << 32, 1 << 32]);
+    panics_with(
+        || {
+            let _ = big.len();
+        },
+        &["GridCoords::len", "overflows"],
+    );
+    panics_with(
+        || {
+            let _ = big.coords();
+        },
+        &["GridCoords::coords", "overflows"],
+    );
+    panics_with(
+        || {
+            let _ = GridCoords::new(&[1 << 16, 1 << 16]).coords();
+        },
+        &["GridCoords::coords", "8589934592"],
+    );
+
+    panics_with(
+        || {
+            let _ = MropePositions::build(&[MropeSpan::Text(usize::MAX)]);
+        },
+        &["MropePositions::build", "overflows"],
+    );
+    panics_with(
+        || {
+            let _ = MropePositions::build(&[MropeSpan::Text(1 << 40)]);
+        },
+        &["MropePositions::build", "3298534883328"],
+    );
+    let mut grid = VisionGrid::image(2, 2);
+    grid.frames = 2;
+    grid.temporal_step = f64::NAN;
+    panics_with(
+        || {
+            let _ = MropePositions::build(&[MropeSpan::Grid(grid)]);
+        },
+        &["temporal_step NaN"],
+    );
+    panics_with(
+        || {
+            let _ = VisionGrid::image(2, 2).with_temporal_step(-1.0);
+        },
+        &["temporal_step -1"],
+    );
+    panics_with(
+        || {
+            let _ = VisionGrid::from_thw([1, 4, 4], 0);
+        },
+        &["spatial_merge_size 0"],
+    );
+
+    // A cache index past i64 saturates (out of range: a NaN row), never wraps to -1.
+    let p = MropePositions::build(&[MropeSpan::Text(3)]);
+    assert_eq!(p.next_position(usize::MAX), i64::MAX);
+    assert_eq!(p.next_position(3), 3);
+}
+
+/// The image/video and model-level checkers compare the same way as the RoPE one: nothing to
+/// compare, an identity case or a non-finite output fails; a missing field is named.
+#[test]
+fn nd_and_model_cases_that_check_nothing_fail() {
+    use burn_rotary_suite::hf_fixture::GoldenFile;
+    use burn_rotary_suite::nd_fixture::{NdFixture, OUTPUT_TOLERANCE};
+    use serde_json::{json, Value};
+
+    let text = std::fs::read_to_string("tests/fixtures/nd_rope_public.json").unwrap();
+    let file: Value = serde_json::from_str(&text).unwrap();
+    let case = file["cases"][0].clone();
+    let device = Default::default();
+    let check = |edit: &dyn Fn(&mut Value)| {
+        let mut case = case.clone();
+        edit(&mut case);
+        let fixture =
+            NdFixture::from_value(json!({"generator": "test", "cases": [case]}), "test").unwrap();
+        fixture.cases[0].check::<burn::backend::NdArray>(&device)
+    };
+    assert!(
+        check(&|_| {}).unwrap() <= OUTPUT_TOLERANCE,
+        "the unedited case passes"
+    );
+    let empty = |c: &mut Value| {
+        let axes = c["coords"]["shape"][1].clone();
+        c["coords"] = json!({"shape": [0, axes], "data": []});
+        for key in ["q", "k", "q_out", "k_out"] {
+            let mut shape = c[key]["shape"].clone();
+            shape[2] = json!(0);
+            c[key] = json!({"shape": shape, "data": []});
+        }
+    };
+    let error = check(&empty).expect_err("empty tensors");
+    assert!(error.contains("nothing to compare"), "{error}");
+    let zero_coords = |c: &mut Value| {
+        let n = c["coords"]["data"].as_array().unwrap().len();
+        c["coords"]["data"] = json!(vec![0.0; n]);
+    };
+    let error = check(&zero_coords).expect_err("identity");
+    assert!(error.contains("every position is 0"), "{error}");
+    // An input beyond f32 rotates to inf/NaN: the error is NaN or inf, never a pass.
+    let huge = |c: &mut Value| c["q"]["data"][0] = json!(1e300);
+    let error = check(&huge).unwrap();
+    assert!(error.is_nan() || error > OUTPUT_TOLERANCE, "{error}");
+
+    let text = std::fs::read_to_string("tests/fixtures/hf_models_public.json").unwrap();
+    let mut file: Value = serde_json::from_str(&text).unwrap();
+    file["cases"][0]
+        .as_object_mut()
+        .unwrap()
+        .remove("layer_idx");
+    let path = std::env::temp_dir().join(format!("no_layer_idx_{}.json", std::process::id()));
+    std::fs::write(&path, file.to_string()).unwrap();
+    let error = GoldenFile::load(path.to_str().unwrap()).expect_err("missing layer_idx");
+    std::fs::remove_file(&path).ok();
+    assert!(error.contains("layer_idx"), "{error}");
+}
+
+/// A saved run is checked before it is used: its text hashes as when it was saved (the
+/// vocabulary depends on it), its `model.json` is valid, and a generation is bounded before
+/// anything is allocated. Each is an error naming the file or flag.
+#[test]
+fn saved_runs_are_checked_before_use() {
+    use burn_rotary_suite::data::TaskSpec;
+    use burn_rotary_suite::model::TransformerConfig;
+    use burn_rotary_suite::train::checkpoint::{Checkpoint, Fingerprint, TrainState};
+    use burn_rotary_suite::train::TrainConfig;
+    use clap::Parser;
+
+    let dir = std::env::temp_dir().join(format!("burn-rotary-saved-run-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let text = dir.join("text.txt");
+    std::fs::write(
+        &text,
+        "the quick brown fox jumps over the lazy dog. ".repeat(20),
+    )
+    .unwrap();
+    let spec = TaskSpec::Text(text.clone());
+    let vocab = spec.load().unwrap().vocab_size();
+    let config = TransformerConfig::new(vocab, RopeConfig::new(16).with_max_positions(1 << 17));
+    let mut state = TrainState::new(TrainConfig::new(), spec.clone());
+    state.fingerprint.data = Fingerprint::of_data(&spec).unwrap();
+    let checkpoint = Checkpoint::new(dir.join("run"));
+    let device = Default::default();
+    checkpoint
+        .save(
+            &config.init::<burn::backend::NdArray>(&device),
+            &config,
+            &state,
+        )
+        .unwrap();
+    checkpoint.load_run().unwrap();
+
+    // `generate` bounds what a prompt allocates: 40 000 characters need 6.4e9 scores.
+    let generate = |args: &[&str]| {
+        let argv = [
+            "generate",
+            "--checkpoint",
+            checkpoint.dir().to_str().unwrap(),
+        ];
+        let cli = burn_rotary_suite::lm::cli::Cli::try_parse_from(argv.iter().chain(args)).unwrap();
+        burn_rotary_suite::lm::cli::run_cli(cli).unwrap_err()
+    };
+    let long = "fox ".repeat(10_000);
+    let error = generate(&["--prompt", &long]);
+    assert!(error.contains("attention scores"), "{error}");
+
+    // The text edited since: its vocabulary no longer matches the model.
+    std::fs::write(
+        &text,
+        "an edited text, with new symbols: 0123456789 ".repeat(20),
+    )
+    .unwrap();
+    let error = checkpoint.load_run().unwrap_err();
+    assert!(error.contains("changed since it was saved"), "{error}");
+    let error = generate(&["--prompt", "the fox"]);
+    assert!(error.contains("changed since it was saved"), "{error}");
+
+    // An invalid model.json (heads that do not divide the width): named, not a panic.
+    let path = checkpoint.path("model.json");
+    let mut json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    json["n_heads"] = serde_json::json!(3);
+    std::fs::write(&path, json.to_string()).unwrap();
+    let error = checkpoint.load_configs().unwrap_err();
+    assert!(
+        error.contains("model.json") && error.contains("n_heads 3"),
+        "{error}"
+    );
+    std::fs::remove_dir_all(dir).ok();
+}
+
+/// The train example refuses what it would otherwise ignore or hang on, before anything runs.
+#[test]
+fn train_refuses_flags_it_would_ignore_or_hang_on() {
+    use burn_rotary_suite::cli::parse_with_given;
+    use burn_rotary_suite::train::cli::{run_cli, Cli};
+
+    let run = |args: &[&str]| {
+        let argv = std::iter::once("train").chain(args.iter().copied());
+        let (cli, given) = parse_with_given::<Cli, _, _>(argv).unwrap();
+        run_cli(cli, &given).unwrap_err()
+    };
+    let out = std::env::temp_dir().join("burn-rotary-no-such-run");
+    let out = out.to_str().unwrap();
+    for flag in ["--lr", "--d-model", "--batch-size", "--seq-len"] {
+        let error = run(&["--resume", "--out", out, flag, "32"]);
+        assert!(
+            error.starts_with(flag) && error.contains("saved value"),
+            "{error}"
+        );
+    }
+    let error = run(&["--eval", "--out", out, "--text", "x.txt"]);
+    assert!(error.starts_with("--text"), "{error}");
+    let error = run(&["--queries", "18446744073709551615", "--out", out]);
+    assert!(
+        error.contains("--queries") && error.contains("at most 21"),
+        "{error}"
+    );
+    assert!(!std::path::Path::new(out).exists(), "nothing was written");
+
+    // `generate --prompt-len` below the task's shortest prompt: refused, not raised silently.
+    use burn_rotary_suite::data::{Retrieval, Task};
+    let task = Task::Retrieval(Retrieval::default());
+    let error = burn_rotary_suite::lm::vocab::sample_prompts(&task, 2, 1, 0).unwrap_err();
+    assert!(error.contains("at least 4 tokens"), "{error}");
 }

@@ -160,6 +160,17 @@ fn tiny_run_is_complete_deterministic_and_safe() {
         "a failed run changed {}",
         out.display()
     );
+    // A diverged run (--lr 1e30, --retrain): an error; nothing cached, scored or replaced.
+    let diverging = BenchConfig {
+        train: config.train.clone().with_learning_rate(1e30),
+        ..config.clone()
+    };
+    let err = run::<B>(&diverging, &out, true, false, &Default::default()).unwrap_err();
+    assert!(err.contains("diverged"), "{err}");
+    assert!(
+        before == snapshot(&out),
+        "a diverged run changed the folder"
+    );
     let empty = BenchConfig {
         eval_tokens: 0,
         ..config

@@ -33,6 +33,18 @@ fn tiny() -> VitBenchConfig {
     }
 }
 
+/// A run whose training diverges (`--lr 1e30`) is an error, not a table of NaN-born figures.
+#[test]
+fn a_diverged_run_is_an_error() {
+    let config = VitBenchConfig {
+        learning_rate: 1e30,
+        seeds: vec![1],
+        ..tiny()
+    };
+    let error = run::<B>(&config, false, &Default::default()).unwrap_err();
+    assert!(error.contains("diverged"), "{error}");
+}
+
 #[test]
 fn tiny_run_is_complete_finite_and_deterministic() {
     let config = tiny();

@@ -63,6 +63,13 @@ pub struct LlamaConfig {
     pub rope: RopeConfig,
 }
 
+impl Gguf {
+    /// The model's shape and RoPE, from the metadata ([`LlamaConfig::from_gguf`]).
+    pub fn config(&self) -> Result<LlamaConfig, GgufError> {
+        LlamaConfig::from_gguf(self)
+    }
+}
+
 impl LlamaConfig {
     /// Reads the `llama.*` keys (and `rope_freqs.weight`, Llama 3's per-frequency factors, when
     /// the file has it).

@@ -11,7 +11,6 @@ use std::path::{Path, PathBuf};
 use candle_core::quantized::gguf_file::{Content, Value};
 use candle_core::Device;
 
-use super::config::LlamaConfig;
 use super::error::GgufError;
 use super::header;
 
@@ -69,11 +68,6 @@ impl Gguf {
     /// The parsed metadata and tensor table (candle's).
     pub fn content(&self) -> &Content {
         &self.content
-    }
-
-    /// The model's shape and RoPE, from the metadata.
-    pub fn config(&self) -> Result<LlamaConfig, GgufError> {
-        LlamaConfig::from_gguf(self)
     }
 
     /// A metadata value, if present.

@@ -16,7 +16,9 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use super::{ChatTokenizer, Gguf, Llama, Message, QkLayout};
+use crate::compare::nan_max;
+
+use super::{ChatTokenizer, Gguf, Llama, LlamaCache, Message, QkLayout};
 
 /// The schema this module reads.
 pub const SCHEMA: &str = "burn-rotary/llm-golden/v1";
@@ -258,6 +260,9 @@ pub fn check_tokenize(tokenizer: &ChatTokenizer, case: &TokenizeCase) -> Result<
     Ok(())
 }
 
+/// Each case's name and outcome (or why it could not be checked), in the file's order.
+pub type CaseResults = Vec<(String, Result<CaseOutcome, String>)>;
+
 /// Checks a logits case on `model` (whose RoPE is replaced by the case's).
 pub fn check_logits<B: RopeBackend>(
     golden: &LlmGolden,
@@ -289,7 +294,9 @@ pub fn check_logits<B: RopeBackend>(
         TensorData::new(case.ids.iter().map(|&t| i64::from(t)).collect(), [1, n]),
         device,
     );
-    let logits = model.forward(ids, offset);
+    // One pass: its hidden states give both the rows' logits and the NLL.
+    let hidden = model.hidden(ids, &mut LlamaCache::new(&model, offset));
+    let logits = model.logits(hidden.clone());
     let vocab = logits.dims()[2];
     let logits = logits
         .into_data()
@@ -307,7 +314,7 @@ pub fn check_logits<B: RopeBackend>(
         max_exact = nan_max(max_exact, row_error(row(exact.pos_index)?, exact)?);
         max_hf = nan_max(max_hf, row_error(row(hf.pos_index)?, hf)?);
     }
-    let nll = model.token_nll(&case.ids, offset, device);
+    let nll = model.nll_of_hidden(hidden, &case.ids);
     let nll_mean = nll.iter().sum::<f64>() / nll.len() as f64;
     Ok(LogitsErrors {
         max_exact,
@@ -316,15 +323,6 @@ pub fn check_logits<B: RopeBackend>(
         tolerance: case.tolerance_exact,
         nll_tolerance: case.nll_tolerance_exact,
     })
-}
-
-/// The larger of two errors; NaN wins (a NaN error must fail, not vanish).
-pub fn nan_max(a: f64, b: f64) -> f64 {
-    if a.is_nan() || b.is_nan() {
-        f64::NAN
-    } else {
-        a.max(b)
-    }
 }
 
 /// Largest |ours − expected| over a row's logsumexp, top logits and probe logits.
@@ -390,7 +388,7 @@ pub fn check_cases<B: RopeBackend>(
     golden: &LlmGolden,
     gguf: &Path,
     device: &B::Device,
-) -> Result<Vec<(String, Result<CaseOutcome, String>)>, String> {
+) -> Result<CaseResults, String> {
     golden.check_model(gguf)?;
     let file = Gguf::open(gguf).map_err(|e| format!("{}: {e}", gguf.display()))?;
     let tokenizer = ChatTokenizer::from_gguf(&file).map_err(|e| e.to_string())?;

@@ -95,7 +95,7 @@ pub fn check<R: Read + Seek>(reader: &mut R, len: u64) -> Result<(), GgufError> 
                 dtype: type_name(type_id),
             });
         };
-        if elements % dtype.block_size() as u64 != 0 || elements > len {
+        if !elements.is_multiple_of(dtype.block_size() as u64) || elements > len {
             return Err(GgufError::Malformed(format!(
                 "tensor `{name}`: {elements} elements do not fit {} blocks in a {len}-byte file",
                 type_name(type_id)
@@ -182,7 +182,7 @@ impl<R: Read + Seek> Walk<'_, R> {
                 let element = self.u32(&what)?;
                 let count = self.u64(&what)?;
                 if let Some(size) = fixed_size(element) {
-                    let bytes = count.checked_mul(size).unwrap_or(u64::MAX);
+                    let bytes = count.saturating_mul(size);
                     return self.skip(bytes, &what);
                 }
                 for _ in 0..count {

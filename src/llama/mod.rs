@@ -21,6 +21,7 @@
 //! let model = Llama::<NdArray>::from_gguf(&gguf, QkLayout::Half, None, &Default::default()).unwrap();
 //! ```
 
+mod attention;
 pub mod bench;
 pub mod chat;
 mod config;
@@ -30,14 +31,17 @@ pub mod golden;
 mod header;
 mod model;
 mod tokenizer;
+mod weights;
 
 use std::path::PathBuf;
 
+pub use attention::causal_attention;
 pub use config::{LlamaConfig, QkLayout};
 pub use error::GgufError;
 pub use gguf::Gguf;
-pub use model::{causal_attention, unpermute_rows, Llama, LlamaCache};
+pub use model::{Llama, LlamaCache};
 pub use tokenizer::{ChatTokenizer, Message};
+pub use weights::unpermute_rows;
 
 /// The file `scripts/fetch-smollm2.sh` fetches.
 pub const SMOLLM2_FILE: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";

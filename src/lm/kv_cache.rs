@@ -21,7 +21,7 @@
 //! and when a row's change — LongRoPE once, when it crosses `original_max_position_embeddings`;
 //! dynamic NTK at every step past `max_position_embeddings` — the cache recomputes every
 //! column from the tokens it keeps ([`KvCache::recomputes`] counts these). Cached decoding then
-//! gives, at every step, the logits of re-running the sequence so far (`tests/generate.rs`
+//! gives, at every step, the logits of re-running the sequence so far (`tests/generate/mod.rs`
 //! checks it). HF's cache instead keeps the keys of earlier lengths, which drifts from a
 //! re-run; dynamic NTK past its threshold is as slow here as decoding without a cache.
 //! Static scalings (none, linear, YaRN, Llama 3, ...) never recompute and rotate the whole

@@ -3,6 +3,7 @@
 //! decoding of a batch of prompts of different lengths ([`generate`](mod@generate)), and the
 //! tokens of the training tasks as text ([`vocab`]).
 
+pub mod cli;
 pub mod generate;
 pub mod kv_cache;
 pub mod vocab;

@@ -124,37 +124,54 @@ fn retrieval_id(r: &Retrieval, name: &str) -> Option<i64> {
 }
 
 /// `count` prompts drawn from `task` with `seed`, of lengths spread from `longest / 2` to
-/// `longest` (at least 1, and at least the retrieval task's shortest sequence): retrieval
-/// sequences that end with their query `? key`, or windows of the text.
-pub fn sample_prompts(task: &Task, count: usize, longest: usize, seed: u64) -> Vec<Prompt> {
+/// `longest` (never below the retrieval task's shortest sequence, or 1): retrieval sequences
+/// that end with their query `? key`, or windows of the text. An error if `longest` itself is
+/// too short for the retrieval task or too long for the text.
+pub fn sample_prompts(
+    task: &Task,
+    count: usize,
+    longest: usize,
+    seed: u64,
+) -> Result<Vec<Prompt>, String> {
+    let (shortest, available) = match task {
+        Task::Retrieval(r) => (r.min_seq(), usize::MAX),
+        Task::Text(t) => (1, t.len().saturating_sub(1)),
+        Task::Bytes(t) => (1, t.train.len().saturating_sub(1)),
+    };
+    if longest < shortest {
+        return Err(format!(
+            "the task's prompts need at least {shortest} tokens (records and the query)"
+        ));
+    }
+    if longest > available {
+        return Err(format!(
+            "the text holds windows of at most {available} tokens"
+        ));
+    }
     let mut rng = SplitMix::new(seed);
-    (0..count)
+    Ok((0..count)
         .map(|i| {
-            let len = longest - (longest / 2) * i / count.max(1);
+            let len = (longest - (longest / 2) * i / count.max(1)).max(shortest);
             match task {
                 Task::Retrieval(r) => {
                     let depth = rng.below(1001) as f64 / 1000.0;
-                    let b = r.batch(&mut rng, 1, len.max(r.min_seq()), Some(depth));
+                    let b = r.batch(&mut rng, 1, len, Some(depth));
                     Prompt {
                         answer: b.answers.first().copied(),
                         ids: b.tokens,
                     }
                 }
                 Task::Text(t) => Prompt {
-                    ids: t
-                        .batch(&mut rng, 1, len.clamp(1, t.len().max(2) - 1))
-                        .tokens,
+                    ids: t.batch(&mut rng, 1, len).tokens,
                     answer: None,
                 },
                 Task::Bytes(t) => Prompt {
-                    ids: t
-                        .batch(&mut rng, 1, len.clamp(1, t.train.len().max(2) - 1))
-                        .tokens,
+                    ids: t.batch(&mut rng, 1, len).tokens,
                     answer: None,
                 },
             }
         })
-        .collect()
+        .collect())
 }
 
 #[cfg(test)]

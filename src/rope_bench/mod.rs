@@ -445,6 +445,12 @@ struct Cli {
 /// # Errors
 /// An unknown flag or value (one line naming it), or a backend this build lacks.
 pub fn run(args: impl IntoIterator<Item = String>) -> Result<(), String> {
+    // Only this line is generic: the benchmark itself is instantiated here, in the library,
+    // once, not in every binary that calls it (an example's build stays short).
+    run_args(args.into_iter().collect())
+}
+
+fn run_args(args: Vec<String>) -> Result<(), String> {
     let args = std::iter::once("rope_bench".to_string()).chain(args);
     let Cli {
         backend,

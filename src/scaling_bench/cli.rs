@@ -5,7 +5,12 @@ use std::path::PathBuf;
 
 use clap::Parser;
 
+use burn::tensor::backend::AutodiffBackend;
+use burn_rotary::RopeBackend;
+
 use super::config::{BenchConfig, TextSource};
+use super::{markdown, run, write_csv, write_plots};
+use crate::backend_choice::{run_train_on, TrainTask};
 use crate::cli::{at_least_1, count, positive, train_backend, CliExit};
 
 /// Which RoPE scaling runs a model beyond the context it was trained on? Trains byte-level
@@ -217,4 +222,65 @@ fn factors(s: &str) -> Result<Factors, String> {
         .map(positive)
         .collect::<Result<_, _>>()
         .map(Factors)
+}
+
+/// Runs the benchmark the command line asks for on its backend, prints the tables and writes
+/// the outputs. The work is generic over the backend: it is instantiated here, once, so the
+/// example binary only parses and calls (its build stays short).
+pub fn run_cli(args: Args) -> Result<(), String> {
+    run_train_on(&args.backend.clone(), Task(args))?
+}
+
+/// The parsed command line, run on the chosen backend.
+struct Task(Args);
+
+impl TrainTask for Task {
+    type Output = Result<(), String>;
+
+    fn run<B>(self, device: B::Device) -> Result<(), String>
+    where
+        B: AutodiffBackend + RopeBackend,
+        B::InnerBackend: RopeBackend,
+    {
+        let Task(args) = self;
+        let out = &args.out;
+        std::fs::create_dir_all(out)
+            .map_err(|e| format!("cannot create {}: {e}", out.display()))?;
+        let c = &args.config;
+        eprintln!(
+            "scaling_bench on {} with {} workers: trained at {} from seeds {:?}, scored at {:?}",
+            B::name(&device),
+            c.workers,
+            c.train_len(),
+            c.seeds,
+            c.lengths()
+        );
+        let corpus = c.text.load()?;
+        let results = run::<B>(c, out, args.retrain, true, &device)?;
+        let summary = markdown(&results);
+        println!("{summary}");
+        let write_err = |e: std::io::Error| format!("cannot write to {}: {e}", out.display());
+        let write =
+            |name: &str, text: &str| super::write_atomic(&out.join(name), text).map_err(write_err);
+        write("results.md", &summary)?;
+        let manifest = format!(
+            "# {}\n# FNV-1a {:016x}\n{}\n",
+            corpus.source,
+            corpus.fingerprint,
+            corpus.files.join("\n")
+        );
+        write("corpus.txt", &manifest)?;
+        let csv = write_csv(&results, out).map_err(write_err)?;
+        println!("csv: {}", csv.display());
+        println!("corpus files: {}", out.join("corpus.txt").display());
+        for (plot, what) in write_plots(&results, out).map_err(write_err)? {
+            println!("plot: {} — {what}", plot.display());
+        }
+        println!("models: {}", results.models_source);
+        println!(
+            "wall time: {:.1} s on {} workers",
+            results.seconds, results.workers
+        );
+        Ok(())
+    }
 }

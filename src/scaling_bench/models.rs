@@ -41,19 +41,20 @@ impl<B: Backend> ModuleVisitor<B> for DrawWeights {
     }
 }
 
-/// Trains `model` from scratch with `config`, calling `on_step` after each step.
+/// Trains `model` from scratch with `config`, calling `on_step` after each step; an error if
+/// the training diverged.
 pub fn train_model<B>(
     model: Transformer<B>,
     task: &Task,
     config: &TrainConfig,
     device: &B::Device,
     on_step: &dyn Fn(usize),
-) -> Transformer<B>
+) -> Result<Transformer<B>, String>
 where
     B: AutodiffBackend + RopeBackend,
 {
     let mut optimizer = config.optimizer().init::<B, Transformer<B>>();
-    train_with(
+    let (model, report) = train_with(
         model,
         &mut optimizer,
         task,
@@ -61,8 +62,9 @@ where
         0,
         device,
         &mut |_, _| on_step(config.batch_size * config.seq_len),
-    )
-    .0
+    );
+    report.check_finite()?;
+    Ok(model)
 }
 
 /// The fine-tuning config: `steps` steps at `len` tokens with as many tokens per step as

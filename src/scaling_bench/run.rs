@@ -115,10 +115,16 @@ where
             let s = &setups[t];
             let train = s.train.clone().with_seed(seed);
             let cost = units.train(&train) / train.steps as f64;
-            let model = train_model(model, &s.task, &train, device, &|_| bar.inc(cost as u64));
+            let model = train_model(model, &s.task, &train, device, &|_| bar.inc(cost as u64))
+                .map_err(|e| format!("{label}: {e}; nothing was cached or written"));
             (i, label, id, model)
         },
     );
+    // A diverged model is neither cached nor scored: the run fails, earlier outputs stay.
+    let trained: Vec<_> = trained
+        .into_iter()
+        .map(|(i, label, id, model)| model.map(|m| (i, label, id, m)))
+        .collect::<Result<_, _>>()?;
     for (i, label, id, model) in trained {
         cache.save(&label, &id, &model)?;
         models[i] = Some(model);
@@ -158,6 +164,7 @@ where
     };
     let outputs = run_jobs(jobs, config.workers, |job| scorer.run(job));
     bar.finish_and_clear();
+    let outputs = outputs.into_iter().collect::<Result<Vec<_>, _>>()?;
 
     let mut rows: Vec<Row> = Vec::new();
     for output in outputs {

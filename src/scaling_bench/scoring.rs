@@ -77,8 +77,8 @@ where
     B: AutodiffBackend + RopeBackend,
     B::InnerBackend: RopeBackend,
 {
-    /// Runs `job`.
-    pub fn run(&self, job: Job<B>) -> JobOutput<B> {
+    /// Runs `job`; an error if a fine-tuning diverged.
+    pub fn run(&self, job: Job<B>) -> Result<JobOutput<B>, String> {
         match job {
             Job::Score {
                 task,
@@ -87,7 +87,7 @@ where
                 model,
             } => {
                 let (scores, notes) = self.score_method(&model, task, method);
-                ((task, method.name().to_string(), seed), scores, notes, None)
+                Ok(((task, method.name().to_string(), seed), scores, notes, None))
             }
             Job::FineTune(f) => {
                 let f = *f;
@@ -104,7 +104,7 @@ where
                         let mut optimizer = tune.optimizer().init::<B, Transformer<B>>();
                         let cost = (self.units.train(&tune) / tune.steps as f64) as u64;
                         let task = &self.setups[0].task;
-                        let (model, _) = train_with(
+                        let (model, report) = train_with(
                             model,
                             &mut optimizer,
                             task,
@@ -113,6 +113,12 @@ where
                             self.device,
                             &mut |_, _| self.bar.inc(cost),
                         );
+                        report.check_finite().map_err(|e| {
+                            format!(
+                                "{}: fine-tuning: {e}; nothing was cached or written",
+                                f.label
+                            )
+                        })?;
                         (model.valid(), Some(model))
                     }
                 };
@@ -123,7 +129,7 @@ where
                 let notes = vec![String::new(); self.config.lengths().len()];
                 let name = format!("{}+ft", f.method.name());
                 let fresh = fresh.map(|m| (f.label, f.identity, m));
-                ((0, name, f.seed), scores, notes, fresh)
+                Ok(((0, name, f.seed), scores, notes, fresh))
             }
         }
     }

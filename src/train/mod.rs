@@ -2,10 +2,13 @@
 //! benchmarks use) and `burn-train`'s learner ([`learner::fit`], what the training example
 //! uses, on one device or several).
 
+pub mod checkpoint;
+pub mod cli;
 pub mod learner;
 pub mod loader;
 pub mod metrics;
 pub mod renderer;
+mod session;
 
 use std::time::Instant;
 
@@ -125,6 +128,15 @@ pub struct TrainReport {
 }
 
 impl TrainReport {
+    /// An error naming the first step whose loss is not finite: a diverged run, whose model
+    /// must not be saved, cached or scored.
+    pub fn check_finite(&self) -> Result<(), String> {
+        match self.losses.iter().find(|(_, l)| !l.is_finite()) {
+            Some((step, loss)) => Err(format!("training diverged (loss {loss} at step {step})")),
+            None => Ok(()),
+        }
+    }
+
     /// The first step's loss.
     pub fn first_loss(&self) -> f64 {
         self.losses.first().map_or(f64::NAN, |&(_, l)| l)

@@ -5,7 +5,12 @@ use std::path::PathBuf;
 
 use clap::Parser;
 
+use burn::tensor::backend::AutodiffBackend;
+use burn_rotary::RopeBackend;
+
 use super::config::{VitBenchConfig, MAX_SIDE};
+use super::{markdown, run, write_outputs};
+use crate::backend_choice::{run_train_on, TrainTask};
 pub use crate::cli::CliExit;
 use crate::cli::{at_least_1, positive, train_backend};
 
@@ -217,5 +222,47 @@ fn above_1(s: &str) -> Result<f64, String> {
         Ok(x)
     } else {
         Err("must be a finite number > 1".into())
+    }
+}
+
+/// Runs the benchmark the command line asks for on its backend, prints the tables and writes
+/// the outputs. The work is generic over the backend: it is instantiated here, once, so the
+/// example binary only parses and calls (its build stays short).
+pub fn run_cli(args: Args) -> Result<(), String> {
+    run_train_on(&args.backend.clone(), Task(args))?
+}
+
+/// The parsed command line, run on the chosen backend.
+struct Task(Args);
+
+impl TrainTask for Task {
+    type Output = Result<(), String>;
+
+    fn run<B>(self, device: B::Device) -> Result<(), String>
+    where
+        B: AutodiffBackend + RopeBackend,
+        B::InnerBackend: RopeBackend,
+    {
+        let Args { out, config, .. } = self.0;
+        eprintln!(
+            "vit_bench on {} with {} workers: trained on {}×{} grids from seeds {:?}, scored on \
+             grids {:?}",
+            B::name(&device),
+            config.workers,
+            config.train_grid,
+            config.train_grid,
+            config.seeds,
+            config.grids
+        );
+        let results = run::<B>(&config, true, &device)?;
+        println!("{}", markdown(&results));
+        for (path, what) in write_outputs(&results, &out)? {
+            println!("wrote {}: {what}", path.display());
+        }
+        println!(
+            "wall time: {:.1} s ({:.1} s training) on {} workers",
+            results.seconds, results.train_seconds, config.workers
+        );
+        Ok(())
     }
 }

@@ -3,6 +3,7 @@
 
 use super::model::{Encoding, VitConfig};
 use super::task::{StrokeTask, CLASSES, MIN_SIDE};
+use crate::model::MAX_PARAMS;
 
 /// The largest grid side scored (`side²` tokens per image).
 pub const MAX_SIDE: usize = 64;
@@ -165,6 +166,13 @@ impl VitBenchConfig {
         at_least("--eval-images", self.eval_images, 1)?;
         at_least("--min-eval-images", self.min_eval_images, 1)?;
         at_least("--eval-batch-tokens", self.eval_batch_tokens, 1)?;
+        if self.min_eval_images > self.eval_images {
+            return Err(format!(
+                "--min-eval-images: {} is more than --eval-images {}: the floor would replace \
+                 the count",
+                self.min_eval_images, self.eval_images
+            ));
+        }
         at_least("--layers", self.n_layers, 1)?;
         at_least("--d-ff", self.d_ff, 1)?;
         let side_ok = |flag: &str, side: usize| {
@@ -177,6 +185,18 @@ impl VitBenchConfig {
             }
         };
         side_ok("--train-grid", self.train_grid)?;
+        // Bounded before anything is allocated (the embedding holds one row per colour).
+        let (d, f) = (self.d_model as f64, self.d_ff as f64);
+        let params = self.colours as f64 * d
+            + self.n_layers as f64 * (4.0 * d * d + 2.0 * d * f)
+            + (MAX_SIDE * MAX_SIDE) as f64 * d;
+        if params > MAX_PARAMS as f64 {
+            return Err(format!(
+                "--colours {} / --d-model {} / --d-ff {} / --layers {}: about {params:.1e} \
+                 parameters, more than {MAX_PARAMS}",
+                self.colours, self.d_model, self.d_ff, self.n_layers
+            ));
+        }
         if self.grids.is_empty() {
             return Err("--grids: the list is empty".into());
         }
@@ -272,6 +292,13 @@ mod tests {
         assert!(bad(|c| c.steps = 0).starts_with("--steps: 0"));
         assert!(bad(|c| c.keep = 1.0).starts_with("--keep: 1"));
         assert!(bad(|c| c.colours = 1).starts_with("--colours: 1"));
+        // Bounded before allocating: 1e9 colours would be a 512 GB embedding.
+        assert!(bad(|c| c.colours = 1_000_000_000).starts_with("--colours 1000000000"));
+        assert!(bad(|c| {
+            c.min_eval_images = 1000;
+            c.eval_images = 10
+        })
+        .starts_with("--min-eval-images: 1000"));
         let c = VitBenchConfig::standard();
         assert_eq!(c.eval_images_at(8), 256);
         assert_eq!(c.eval_images_at(16), 64);

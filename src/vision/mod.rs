@@ -20,7 +20,7 @@ mod run;
 pub mod task;
 mod verdict;
 
-pub use cli::{parse_args, Args, Cli, CliExit};
+pub use cli::{parse_args, run_cli, Args, Cli, CliExit};
 pub use config::{VitBenchConfig, MAX_SIDE};
 pub use report::{csv, markdown, write_outputs};
 pub use run::run;

@@ -68,9 +68,12 @@ where
     bar.set_message(format!("training {} models", to_train.len()));
     let step_units = (train_units / config.steps as f64).round() as u64;
     let trained = run_jobs(to_train, config.workers, |(encoding, s, seed, model)| {
-        let (model, accuracy) = train(model, config, seed, device, &|| bar.inc(step_units));
-        (encoding, s, model.valid(), accuracy)
+        train(model, config, seed, device, &|| bar.inc(step_units))
+            .map(|(model, accuracy)| (encoding, s, model.valid(), accuracy))
+            .map_err(|e| format!("{encoding:?} model of seed {seed}: {e}; nothing was written"))
     });
+    // A diverged model is not scored: the run fails, earlier outputs stay as they were.
+    let trained = trained.into_iter().collect::<Result<Vec<_>, _>>()?;
     let train_seconds = train_start.elapsed().as_secs_f64();
 
     bar.set_message("scoring");
@@ -150,14 +153,16 @@ fn units(seq: usize) -> f64 {
 }
 
 /// Trains `model` on the task at the training grid with the data of `seed`; returns it with its
-/// training accuracy over the last steps. `on_step` is called after each step.
+/// training accuracy over the last steps, or an error if the training diverged (a loss that
+/// is not finite: NaN weights stay NaN, so the last step's loss tells). `on_step` is called
+/// after each step.
 pub fn train<B>(
     mut model: Vit<B>,
     config: &VitBenchConfig,
     seed: u64,
     device: &B::Device,
     on_step: &dyn Fn(),
-) -> (Vit<B>, f64)
+) -> Result<(Vit<B>, f64), String>
 where
     B: AutodiffBackend + RopeBackend,
 {
@@ -168,7 +173,7 @@ where
         .with_grad_clipping(Some(burn::grad_clipping::GradientClippingConfig::Norm(1.0)))
         .init::<B, Vit<B>>();
     let mut rng = SplitMix::new(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0x7A5C);
-    let (mut correct, mut seen) = (0, 0);
+    let (mut correct, mut seen, mut last_loss) = (0, 0, f64::NAN);
     for i in 0..config.steps {
         let batch = task.batch(&mut rng, config.batch_size, side);
         let (tokens, labels) = batch.to_tensors::<B>(device);
@@ -180,11 +185,20 @@ where
         let loss = CrossEntropyLossConfig::new()
             .init(device)
             .forward(logits, labels);
+        if i + 1 == config.steps {
+            last_loss = scalar(loss.clone());
+        }
         let grads = GradientsParams::from_grads(loss.backward(), &model);
         model = optimizer.step(config.learning_rate_at(i), model, grads);
         on_step();
     }
-    (model, correct as f64 / seen.max(1) as f64)
+    if !last_loss.is_finite() {
+        return Err(format!(
+            "training diverged (loss {last_loss} at step {})",
+            config.steps
+        ));
+    }
+    Ok((model, correct as f64 / seen.max(1) as f64))
 }
 
 /// Loss and accuracy of `model` on `set`.
@@ -200,9 +214,14 @@ pub fn evaluate<B: RopeBackend>(model: &Vit<B>, set: &[ImageBatch], device: &B::
         loss_sum += scalar(loss) * batch.batch as f64;
         count += batch.batch;
     }
+    let loss = loss_sum / count.max(1) as f64;
     Score {
-        loss: loss_sum / count.max(1) as f64,
-        accuracy: correct as f64 / count.max(1) as f64,
+        loss,
+        // NaN logits pick class 0: an accuracy from them would look like chance. Loudly NaN.
+        accuracy: match loss.is_finite() {
+            true => correct as f64 / count.max(1) as f64,
+            false => f64::NAN,
+        },
     }
 }
 

@@ -42,6 +42,7 @@ pub type Test = (&'static str, fn());
 /// The trials of one test binary, gathered backend by backend.
 pub struct Harness {
     binary: &'static str,
+    group: Option<&'static str>,
     trials: Vec<Trial>,
 }
 
@@ -50,7 +51,21 @@ impl Harness {
     pub fn new(binary: &'static str) -> Self {
         Self {
             binary,
+            group: None,
             trials: Vec::new(),
+        }
+    }
+
+    /// Names the tests added from now on `backend::group::test` (a module's suite: `train`,
+    /// `generate`, `llama`), so a filter selects the group.
+    pub fn group(&mut self, group: &'static str) {
+        self.group = Some(group);
+    }
+
+    fn name(&self, backend: &str, test: &str) -> String {
+        match self.group {
+            Some(group) => format!("{backend}::{group}::{test}"),
+            None => format!("{backend}::{test}"),
         }
     }
 
@@ -71,7 +86,7 @@ impl Harness {
         }
         let skipped = format!("{backend} cannot start on this machine, see the warning above");
         for &(test, body) in tests {
-            let name = format!("{backend}::{test}");
+            let name = self.name(backend, test);
             let (status, skipped) = (status.clone(), skipped.clone());
             let binary = self.binary;
             let trial = Trial::ignorable_test(name.clone(), move || match status {
@@ -85,10 +100,9 @@ impl Harness {
 
     /// Lists the tests of `backend` as `ignored` with `reason`: known failures of that backend,
     /// named in every run rather than dropped.
-    #[allow(dead_code)] // each test binary compiles the harness; only some use this
     pub fn known_failures(&mut self, backend: &'static str, tests: &[Test], reason: &'static str) {
         for &(test, _) in tests {
-            let name = format!("{backend}::{test}");
+            let name = self.name(backend, test);
             let trial = Trial::ignorable_test(name, move || Ok(Completion::ignored_with(reason)));
             self.trials.push(trial);
         }

@@ -14,6 +14,7 @@
 //! (`s = 1`) and is scored once. Every cell's result is cached in `--out` as it finishes (written
 //! whole or not at all), so an interrupted run resumes where it stopped.
 
+pub mod cli;
 pub mod documents;
 pub mod passkey;
 pub mod report;
@@ -65,7 +66,7 @@ impl BenchConfig {
             passkey_lengths: vec![4096, 8192, 16384, 32768],
             depths: vec![0.0, 0.25, 0.5, 0.75, 1.0],
             trials: 1,
-            methods: BENCH_METHODS.to_vec(),
+            methods: bench_methods(),
         }
     }
 
@@ -80,7 +81,7 @@ impl BenchConfig {
             passkey_lengths: vec![2048],
             depths: vec![0.0, 0.5, 1.0],
             trials: 1,
-            methods: BENCH_METHODS.to_vec(),
+            methods: bench_methods(),
         }
     }
 
@@ -95,15 +96,16 @@ impl BenchConfig {
     }
 }
 
-/// The scalings the benchmark compares (LongRoPE needs searched factors: not run here).
-pub const BENCH_METHODS: [Method; 6] = [
-    Method::None,
-    Method::Linear,
-    Method::Ntk,
-    Method::DynamicNtk,
-    Method::Yarn,
-    Method::Llama3,
-];
+/// Whether the benchmark runs `method`: every scaling but LongRoPE, whose factors come from a
+/// search this benchmark does not run.
+pub fn runs(method: Method) -> bool {
+    method != Method::LongRope
+}
+
+/// The scalings the benchmark compares, in [`Method::ALL`]'s order.
+pub fn bench_methods() -> Vec<Method> {
+    Method::ALL.into_iter().filter(|&m| runs(m)).collect()
+}
 
 /// The loss of one window.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]

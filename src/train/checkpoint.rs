@@ -1,20 +1,22 @@
 //! A training run on disk: `model.json` (the [`TransformerConfig`], RoPE included),
 //! `train.json` (how it was trained), `model.mpk` (the weights) and `optimizer.mpk` (the plain
-//! loop's) or `checkpoint/` (the learner's, per epoch); and [`Staging`], which runs in a copy of
-//! the folder and swaps it in only when the run succeeds.
+//! loop's) or `checkpoint/` (the learner's, per epoch). A run works in a copy of the folder
+//! ([`Staging`](crate::staging::Staging)), swapped in only when it succeeds.
 
 use std::path::{Path, PathBuf};
 
 use burn::config::Config;
-use burn::module::Module;
+use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::Optimizer;
 use burn::record::{FullPrecisionSettings, NamedMpkFileRecorder, Recorder};
 use burn::tensor::backend::{AutodiffBackend, Backend};
+use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
-use crate::data::TaskSpec;
+use super::TrainConfig;
+use crate::data::{Task, TaskSpec};
 use crate::model::{Transformer, TransformerConfig};
-use crate::train::TrainConfig;
+use crate::panic_report::catching_panics;
 
 /// Full precision, so that a loaded model computes exactly what the saved one did.
 fn recorder() -> NamedMpkFileRecorder<FullPrecisionSettings> {
@@ -170,16 +172,44 @@ impl Checkpoint {
             .map_err(|e| format!("cannot write model.mpk: {e}"))
     }
 
-    /// The saved model config and training state.
+    /// The saved model config (validated) and training state.
     pub fn load_configs(&self) -> Result<(TransformerConfig, TrainState), String> {
-        let config = TransformerConfig::load(self.path("model.json"))
-            .map_err(|e| format!("cannot read {}: {e}", self.path("model.json").display()))?;
+        let path = self.path("model.json");
+        let config = TransformerConfig::load(&path)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        config
+            .validate()
+            .map_err(|e| format!("{}: {e}", path.display()))?;
         let path = self.path("train.json");
         let json = std::fs::read_to_string(&path)
             .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
         let state = serde_json::from_str(&json)
             .map_err(|e| format!("cannot parse {}: {e}", path.display()))?;
         Ok((config, state))
+    }
+
+    /// The saved run with its task, checked against each other: the text hashes as it did when
+    /// the run was saved (`train.json`'s fingerprint), and gives the model's token ids.
+    pub fn load_run(&self) -> Result<(TransformerConfig, TrainState, Task), String> {
+        let (config, state) = self.load_configs()?;
+        let dir = self.dir.display();
+        if let Some(saved) = state.fingerprint.data {
+            if Fingerprint::of_data(&state.task)? != Some(saved) {
+                return Err(format!(
+                    "the training text of the run in {dir} changed since it was saved: its \
+                     vocabulary and the model no longer match"
+                ));
+            }
+        }
+        let task = state.task.load()?;
+        if config.vocab_size != task.vocab_size() {
+            return Err(format!(
+                "{dir}: model.json has {} token ids but its task has {}",
+                config.vocab_size,
+                task.vocab_size()
+            ));
+        }
+        Ok((config, state, task))
     }
 
     /// The saved model, built from `config` (whose RoPE may differ from the saved one's: RoPE
@@ -189,10 +219,43 @@ impl Checkpoint {
         config: &TransformerConfig,
         device: &B::Device,
     ) -> Result<Transformer<B>, String> {
-        config
-            .init::<B>(device)
-            .load_file(self.path("model"), &recorder(), device)
-            .map_err(|e| format!("cannot load {}: {e}", self.path("model.mpk").display()))
+        self.load_model_file("model", config, device)
+    }
+
+    /// The model saved as `name`.mpk in the run's folder (`checkpoint/model-3` for a learner's
+    /// checkpoint), checked to hold a weight of `config`'s shape for every parameter: a file
+    /// that is corrupted or of another config is an error naming it, never a panic later.
+    pub fn load_model_file<B: Backend>(
+        &self,
+        name: &str,
+        config: &TransformerConfig,
+        device: &B::Device,
+    ) -> Result<Transformer<B>, String> {
+        let path = self.path(&format!("{name}.mpk"));
+        let fresh = config.init::<B>(device);
+        let expected = param_shapes(&fresh);
+        let loaded = catching_panics(|| {
+            fresh
+                .load_file(self.path(name), &recorder(), device)
+                .map_err(|e| e.to_string())
+        })
+        .map_err(|e| format!("cannot load {}: {e}", path.display()))?;
+        let shapes = param_shapes(&loaded);
+        if shapes != expected {
+            let i = (0..shapes.len().max(expected.len()))
+                .find(|&i| shapes.get(i) != expected.get(i))
+                .unwrap_or(0);
+            return Err(format!(
+                "{}: weight {i} has shape {:?} where model.json needs {:?} ({} weights for {}): \
+                 these are not the weights of this model.json",
+                path.display(),
+                shapes.get(i),
+                expected.get(i),
+                shapes.len(),
+                expected.len()
+            ));
+        }
+        Ok(loaded)
     }
 
     /// Saves the optimiser state.
@@ -219,143 +282,15 @@ impl Checkpoint {
     }
 }
 
-/// A run's work folder: a copy of the run's folder (without the learner's folders of an
-/// earlier run, for a new run), which [`commit`](Self::commit) swaps in for the folder. A run
-/// that fails drops it, leaving the folder as it was.
-pub struct Staging {
-    dir: PathBuf,
-    work: PathBuf,
-    committed: bool,
-}
-
-/// The learner's folders of a run (checkpoints, metric logs).
-const LEARNER_DIRS: [&str; 3] = ["checkpoint", "train", "valid"];
-
-impl Staging {
-    /// Copies `dir` (if it exists) to a work folder beside it; `resume` keeps the learner's
-    /// folders (a new run starts without them).
-    pub fn begin(dir: &Path, resume: bool) -> Result<Self, String> {
-        let name = dir
-            .file_name()
-            .map_or("run".into(), |n| n.to_string_lossy());
-        let work = dir.with_file_name(format!(".{name}.partial-{}", std::process::id()));
-        std::fs::remove_dir_all(&work).ok();
-        let skip: &[&str] = if resume { &[] } else { &LEARNER_DIRS };
-        if dir.exists() {
-            copy_dir(dir, &work, skip)
-        } else {
-            std::fs::create_dir_all(&work)
-        }
-        .map_err(|e| format!("cannot stage {} in {}: {e}", dir.display(), work.display()))?;
-        Ok(Self {
-            dir: dir.to_path_buf(),
-            work,
-            committed: false,
-        })
-    }
-
-    /// The work folder.
-    pub fn work(&self) -> &Path {
-        &self.work
-    }
-
-    /// Puts the work folder in place of the run's folder (which is removed once replaced).
-    pub fn commit(mut self) -> Result<(), String> {
-        let old = self
-            .work
-            .with_extension(format!("old-{}", std::process::id()));
-        let had_dir = self.dir.exists();
-        if had_dir {
-            std::fs::rename(&self.dir, &old)
-                .map_err(|e| format!("cannot move {} aside: {e}", self.dir.display()))?;
-        }
-        if let Err(e) = std::fs::rename(&self.work, &self.dir) {
-            if had_dir {
-                std::fs::rename(&old, &self.dir).ok();
-            }
-            return Err(format!(
-                "cannot move the run into {}: {e}",
-                self.dir.display()
-            ));
-        }
-        self.committed = true;
-        std::fs::remove_dir_all(&old).ok();
-        Ok(())
-    }
-}
-
-impl Drop for Staging {
-    fn drop(&mut self) {
-        if !self.committed {
-            std::fs::remove_dir_all(&self.work).ok();
+/// The shape of every float parameter, in visiting order.
+fn param_shapes<B: Backend, M: Module<B>>(module: &M) -> Vec<Vec<usize>> {
+    struct Shapes(Vec<Vec<usize>>);
+    impl<B: Backend> ModuleVisitor<B> for Shapes {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+            self.0.push(param.val().dims().to_vec());
         }
     }
-}
-
-fn copy_dir(from: &Path, to: &Path, skip: &[&str]) -> std::io::Result<()> {
-    std::fs::create_dir_all(to)?;
-    for entry in std::fs::read_dir(from)? {
-        let entry = entry?;
-        let name = entry.file_name();
-        if skip.iter().any(|s| name == *s) {
-            continue;
-        }
-        let (src, dst) = (entry.path(), to.join(&name));
-        if entry.file_type()?.is_dir() {
-            copy_dir(&src, &dst, &[])?;
-        } else {
-            std::fs::copy(&src, &dst)?;
-        }
-    }
-    Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// A run that fails leaves the folder as it was; one that succeeds replaces it, keeping the
-    /// user's other files and (for a new run) dropping the earlier run's learner folders.
-    #[test]
-    fn staging_swaps_in_only_on_commit() {
-        let root = std::env::temp_dir().join(format!("burn-rotary-staging-{}", std::process::id()));
-        let dir = root.join("run");
-        std::fs::create_dir_all(dir.join("checkpoint")).unwrap();
-        std::fs::write(dir.join("model.mpk"), "old weights").unwrap();
-        std::fs::write(dir.join("notes.txt"), "mine").unwrap();
-        std::fs::write(dir.join("checkpoint/model-3.mpk"), "old epoch").unwrap();
-
-        let failed = Staging::begin(&dir, false).unwrap();
-        std::fs::write(failed.work().join("model.mpk"), "half written").unwrap();
-        let work = failed.work().to_path_buf();
-        drop(failed);
-        assert!(!work.exists());
-        assert_eq!(
-            std::fs::read_to_string(dir.join("model.mpk")).unwrap(),
-            "old weights"
-        );
-
-        let resumed = Staging::begin(&dir, true).unwrap();
-        assert!(resumed.work().join("checkpoint/model-3.mpk").is_file());
-        drop(resumed);
-
-        let run = Staging::begin(&dir, false).unwrap();
-        assert!(!run.work().join("checkpoint").exists());
-        std::fs::write(run.work().join("model.mpk"), "new weights").unwrap();
-        run.commit().unwrap();
-        assert_eq!(
-            std::fs::read_to_string(dir.join("model.mpk")).unwrap(),
-            "new weights"
-        );
-        assert_eq!(
-            std::fs::read_to_string(dir.join("notes.txt")).unwrap(),
-            "mine"
-        );
-        assert_eq!(
-            std::fs::read_dir(&root).unwrap().count(),
-            1,
-            "only the run's folder is left"
-        );
-        std::fs::remove_dir_all(root).ok();
-    }
+    let mut shapes = Shapes(Vec::new());
+    module.visit(&mut shapes);
+    shapes.0
 }
