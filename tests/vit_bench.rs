@@ -33,9 +33,21 @@ fn tiny() -> VitBenchConfig {
     }
 }
 
+/// Held by every test that runs the benchmark: it seeds NdArray's process-wide generator, so
+/// two runs on parallel test threads would draw each other's weights (and the determinism check
+/// would compare runs that did not start alike).
+static GLOBAL_RNG: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn rng_lock() -> std::sync::MutexGuard<'static, ()> {
+    GLOBAL_RNG
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 /// A run whose training diverges (`--lr 1e30`) is an error, not a table of NaN-born figures.
 #[test]
 fn a_diverged_run_is_an_error() {
+    let _rng = rng_lock();
     let config = VitBenchConfig {
         learning_rate: 1e30,
         seeds: vec![1],
@@ -47,6 +59,7 @@ fn a_diverged_run_is_an_error() {
 
 #[test]
 fn tiny_run_is_complete_finite_and_deterministic() {
+    let _rng = rng_lock();
     let config = tiny();
     let results = run::<B>(&config, false, &Default::default()).unwrap();
     let text = csv(&results);
