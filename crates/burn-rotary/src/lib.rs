@@ -67,7 +67,7 @@ mod tensor_op_backends;
 
 pub use axes::{PositionAxes, MAX_AXES};
 pub use backend::RopeBackend;
-pub use config::{RopeConfig, RopeLayout};
+pub use config::{RopeConfig, RopeLayout, MAX_HEAD_DIM, MAX_TABLE_VALUES};
 pub use error::RopeError;
 pub use hf_model::{LayerRope, ModelRope, ModelRopeConfig};
 pub use host_ids::MAX_HOST_IDS;
