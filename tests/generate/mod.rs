@@ -16,11 +16,11 @@ use burn_rotary_suite::lm::generate::left_pad;
 use burn_rotary_suite::lm::kv_cache::length_dependent;
 use burn_rotary_suite::lm::vocab::sample_prompts;
 use burn_rotary_suite::lm::{generate, Decoder, Decoding, GenerateConfig};
-use burn_rotary_suite::model::TransformerConfig;
 use burn_rotary_suite::train::checkpoint::{Checkpoint, TrainState};
 use burn_rotary_suite::train::{train_with, TrainConfig};
 
 use crate::harness::{seed, Harness, Test};
+use crate::train::tiny;
 
 const VOCAB: usize = 48;
 /// `max_position_embeddings` of the scaled configs: the shortest prompt starts below it and
@@ -37,15 +37,6 @@ const F32_TOLERANCE: f32 = 1e-4;
 /// 1.9e-4 to 1.5e-3, fused and unfused alike (2026-11-27). Cache bugs are 0.1 and up.
 #[cfg(feature = "cuda")]
 const TF32_TOLERANCE: f32 = 5e-3;
-
-fn tiny(vocab: usize, rope: RopeConfig) -> TransformerConfig {
-    TransformerConfig::new(vocab, rope)
-        .with_d_model(32)
-        .with_n_layers(2)
-        .with_n_heads(4)
-        .with_n_kv_heads(Some(2))
-        .with_d_ff(64)
-}
 
 fn scaling(name: &str) -> RopeScaling {
     match name {

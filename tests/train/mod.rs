@@ -19,7 +19,8 @@ use burn_rotary_suite::train::{evaluate, train_with, TrainConfig};
 
 use crate::harness::{seed, Harness, Test};
 
-fn tiny(vocab: usize, rope: RopeConfig) -> TransformerConfig {
+/// The tiny model the training and generation suites use.
+pub fn tiny(vocab: usize, rope: RopeConfig) -> TransformerConfig {
     TransformerConfig::new(vocab, rope)
         .with_d_model(32)
         .with_n_layers(2)
