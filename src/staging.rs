@@ -3,7 +3,8 @@
 //!
 //! The work folder sits beside the run's folder (never inside it: `--out .` names the current
 //! folder, which is resolved first), as `.NAME.partial-PID`. One left behind by a process that
-//! no longer runs (killed, or out of disk) is removed by the next run, so junk never piles up.
+//! no longer runs (killed, or out of disk) is removed by the next run, so junk never piles up;
+//! a user's folder moved aside by a commit that was killed half-way is put back.
 
 use std::path::{Path, PathBuf};
 
@@ -120,28 +121,44 @@ fn resolve(dir: &Path) -> Result<PathBuf, String> {
     }
 }
 
-/// Removes the work and moved-aside folders of `name` (in `parent`) left by processes that no
-/// longer run. Only where `/proc` tells which processes run (Linux); elsewhere nothing is
-/// removed.
+/// Cleans up after runs of `name` (in `parent`) whose processes no longer run: a moved-aside
+/// folder (`.NAME.old-PID`) is the user's folder of a run killed between the two renames of a
+/// commit — put back when the folder is missing, removed when the folder is there (the swap
+/// was done); a work folder (`.NAME.partial-PID`) is removed. Only where `/proc` tells which
+/// processes run (Linux); elsewhere nothing is touched.
 fn sweep_stale(parent: &Path, name: &str) {
     if !Path::new("/proc/self").exists() {
         return;
     }
-    let Ok(entries) = std::fs::read_dir(parent) else {
-        return;
+    let dir = parent.join(name);
+    let stale = |prefix: &str| -> Vec<PathBuf> {
+        let Ok(entries) = std::fs::read_dir(parent) else {
+            return Vec::new();
+        };
+        entries
+            .flatten()
+            .filter(|entry| {
+                let file = entry.file_name().to_string_lossy().into_owned();
+                file.strip_prefix(prefix)
+                    .and_then(|pid| pid.parse::<u32>().ok())
+                    .is_some_and(|pid| {
+                        pid != std::process::id()
+                            && !Path::new("/proc").join(pid.to_string()).exists()
+                    })
+            })
+            .map(|entry| entry.path())
+            .collect()
     };
-    let prefixes = [format!(".{name}.partial-"), format!(".{name}.old-")];
-    for entry in entries.flatten() {
-        let file = entry.file_name().to_string_lossy().into_owned();
-        let pid = prefixes
-            .iter()
-            .find_map(|p| file.strip_prefix(p.as_str()))
-            .and_then(|pid| pid.parse::<u32>().ok());
-        if let Some(pid) = pid.filter(|&p| p != std::process::id()) {
-            if !Path::new("/proc").join(pid.to_string()).exists() {
-                std::fs::remove_dir_all(entry.path()).ok();
-            }
+    // The user's folder first: restored, never removed while it is the only copy.
+    for old in stale(&format!(".{name}.old-")) {
+        if dir.symlink_metadata().is_err() {
+            std::fs::rename(&old, &dir).ok();
+        } else {
+            std::fs::remove_dir_all(&old).ok();
         }
+    }
+    for work in stale(&format!(".{name}.partial-")) {
+        std::fs::remove_dir_all(&work).ok();
     }
 }
 
@@ -277,10 +294,23 @@ mod tests {
         drop(staged);
 
         // A work folder of a process that no longer runs (killed) is swept by the next run.
-        let stale = root.join(format!(".run.partial-{}", u32::MAX - 1));
+        let dead = u32::MAX - 1;
+        let stale = root.join(format!(".run.partial-{dead}"));
         std::fs::create_dir_all(stale.join("checkpoint")).unwrap();
         drop(Staging::begin(&run, false).unwrap());
         assert!(!stale.exists());
+        assert_eq!(names(&root), ["file", "out-link", "run"]);
+
+        // Killed between a commit's two renames: the user's folder waits aside and is put
+        // back by the next run, not swept.
+        let aside = root.join(format!(".run.old-{dead}"));
+        std::fs::rename(&run, &aside).unwrap();
+        std::fs::create_dir_all(root.join(format!(".run.partial-{dead}"))).unwrap();
+        drop(Staging::begin(&run, false).unwrap());
+        assert_eq!(
+            std::fs::read_to_string(run.join("model.mpk")).unwrap(),
+            "new"
+        );
         assert_eq!(names(&root), ["file", "out-link", "run"]);
         std::fs::remove_dir_all(root).ok();
     }
