@@ -73,22 +73,27 @@ impl TrainTask for Args {
                 devices.len()
             ));
         }
-        let staging = Staging::begin(self.checkpoint.dir(), self.mode == Mode::Resume)?;
-        let work = Checkpoint::new(staging.work());
-
-        let model = match self.mode {
+        // The weights to resume from, read from the user's folder (errors name its files). The
+        // learner reads its checkpoint of the last epoch itself: checked here first, so that a
+        // corrupted or foreign file is an error naming it, not a panic in the learner.
+        let resumed = match self.mode {
             Mode::Resume => {
-                // The learner reads its checkpoint of the last epoch: check it first, so a
-                // corrupted or foreign file is an error naming it, not a panic in the learner.
                 let epoch = state.steps_done / steps_per_epoch;
-                work.load_model_file::<B>(
+                self.checkpoint.load_model_file::<B>(
                     &format!("checkpoint/model-{epoch}"),
                     &model_config,
                     &device,
                 )?;
-                work.load_model::<B>(&model_config, &device)?
+                Some(self.checkpoint.load_model::<B>(&model_config, &device)?)
             }
-            _ => {
+            _ => None,
+        };
+        let staging = Staging::begin(self.checkpoint.dir(), self.mode == Mode::Resume)?;
+        let work = Checkpoint::new(staging.work());
+
+        let model = match resumed {
+            Some(model) => model,
+            None => {
                 B::seed(&device, state.train.seed);
                 model_config.init::<B>(&device)
             }
