@@ -777,3 +777,88 @@ fn train_refuses_flags_it_would_ignore_or_hang_on() {
     let error = burn_rotary_suite::lm::vocab::sample_prompts(&task, 2, 1, 0).unwrap_err();
     assert!(error.contains("at least 4 tokens"), "{error}");
 }
+
+/// The JSON form of the configs of every fixture case (every scaling and layout, M-RoPE,
+/// proportional, per-layer settings) — what `model.json` files and users' configs hold — is
+/// pinned in `tests/fixtures/rope_config_golden.json`, and that form reads back to itself. A
+/// change of the config's serde form (the Burn-free core crate of the Burn 0.22 line moves the
+/// type) fails here. `BURN_ROTARY_BLESS=1` rewrites the file.
+#[test]
+fn config_json_form_is_pinned() {
+    use burn_rotary_suite::hf_fixture::Fixture;
+    use burn_rotary_suite::hf_models_fixture::ModelsFixture;
+    use serde_json::{Map, Value};
+
+    let mut configs = Map::new();
+    let rope = Fixture::load("tests/fixtures/hf_rope_public.json").unwrap();
+    for case in &rope.cases {
+        let config = case.config().unwrap();
+        configs.insert(case.name.clone(), serde_json::to_value(config).unwrap());
+    }
+    let text = std::fs::read_to_string("tests/fixtures/hf_models_public.json").unwrap();
+    let models: ModelsFixture = serde_json::from_str(&text).unwrap();
+    for case in &models.cases {
+        let model = burn_rotary::ModelRopeConfig::from_hf_json(&case.config).unwrap();
+        for (i, setting) in model.settings().iter().enumerate() {
+            let value = serde_json::to_value(setting).unwrap();
+            configs.insert(format!("{}#{i}", case.name), value);
+        }
+    }
+    // What the fixtures do not hold: static NTK, proportional (Gemma 4), custom frequencies,
+    // interleaved M-RoPE sections (Qwen3-VL).
+    let by_hand = [
+        (
+            "by_hand/ntk_f4_d64",
+            RopeConfig::new(64).with_scaling(RopeScaling::Ntk { factor: 4.0 }),
+        ),
+        (
+            "by_hand/proportional_quarter_d64",
+            RopeConfig::new(64).with_scaling(RopeScaling::Proportional(
+                burn_rotary::ProportionalScaling {
+                    factor: 1.0,
+                    partial_rotary_factor: 0.25,
+                },
+            )),
+        ),
+        (
+            "by_hand/inv_freq_d8",
+            RopeConfig::new(8).with_inv_freq(Some(vec![1.0, 0.1, 0.01, 0.001])),
+        ),
+    ];
+    for (name, config) in by_hand {
+        config.validate().unwrap();
+        configs.insert(name.into(), serde_json::to_value(config).unwrap());
+    }
+    let qwen3_vl = serde_json::json!({"model_type": "qwen3_vl", "head_dim": 128,
+        "num_hidden_layers": 1, "rope_theta": 5e6,
+        "rope_scaling": {"rope_type": "default", "mrope_section": [24, 20, 20]}});
+    let model = burn_rotary::ModelRopeConfig::from_hf_json(&qwen3_vl).unwrap();
+    let value = serde_json::to_value(&model.settings()[0]).unwrap();
+    configs.insert("by_hand/qwen3_vl_mrope_interleaved".into(), value);
+    let path = "tests/fixtures/rope_config_golden.json";
+    if std::env::var_os("BURN_ROTARY_BLESS").is_some() {
+        let file = serde_json::json!({"schema": "burn-rotary/config-json/v1", "configs": configs});
+        std::fs::write(path, serde_json::to_string_pretty(&file).unwrap() + "\n").unwrap();
+    }
+    let golden: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let golden = golden["configs"].as_object().expect("a `configs` object");
+    assert_eq!(
+        golden.keys().collect::<Vec<_>>(),
+        configs.keys().collect::<Vec<_>>(),
+        "the fixture cases changed: rewrite {path} with BURN_ROTARY_BLESS=1"
+    );
+    for (name, value) in golden {
+        assert_eq!(
+            &configs[name], value,
+            "{name}: the config's JSON form changed"
+        );
+        let back: RopeConfig = serde_json::from_value(value.clone()).unwrap();
+        assert_eq!(
+            &serde_json::to_value(&back).unwrap(),
+            value,
+            "{name}: no round trip"
+        );
+        let shown: Value = serde_json::from_str(&back.to_string()).unwrap();
+        assert_eq!(&shown, value, "{name}: Display is not the JSON form");
+    }
+}
