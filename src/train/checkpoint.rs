@@ -282,12 +282,12 @@ impl Checkpoint {
     }
 }
 
-/// The shape of every float parameter, in visiting order.
+/// The shape of every float parameter, in visiting order (a lazy parameter is not drawn).
 fn param_shapes<B: Backend, M: Module<B>>(module: &M) -> Vec<Vec<usize>> {
     struct Shapes(Vec<Vec<usize>>);
     impl<B: Backend> ModuleVisitor<B> for Shapes {
         fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
-            self.0.push(param.val().dims().to_vec());
+            self.0.push(param.lazy_shape().to_vec());
         }
     }
     let mut shapes = Shapes(Vec::new());

@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use burn::tensor::{Int, Tensor, TensorData};
 use burn_rotary::RopeBackend;
 use burn_rotary_suite::backend_choice::backends_required;
+use burn_rotary_suite::compare::max_abs_diff;
 use burn_rotary_suite::data::SplitMix;
 use burn_rotary_suite::llama::chat::chat;
 use burn_rotary_suite::llama::golden::{check_cases, CaseOutcome, LlmGolden};
@@ -284,14 +285,6 @@ fn logits<B: RopeBackend>(
         .unwrap()
 }
 
-fn max_diff(a: &[f32], b: &[f32]) -> f32 {
-    assert_eq!(a.len(), b.len());
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0, |m, d| if d.is_nan() { f32::NAN } else { m.max(d) })
-}
-
 fn random_ids(seed: u64, n: usize) -> Vec<u32> {
     let mut rng = SplitMix::new(seed);
     (0..n).map(|_| rng.below(VOCAB) as u32).collect()
@@ -304,10 +297,11 @@ fn tiny_layouts_agree<B: RopeBackend>(device: &B::Device) {
     let half = Llama::<B>::from_gguf(&gguf, QkLayout::Half, None, device).unwrap();
     let interleaved = Llama::<B>::from_gguf(&gguf, QkLayout::Interleaved, None, device).unwrap();
     let ids = random_ids(seed, 40);
-    let diff = max_diff(
+    let diff = max_abs_diff(
         &logits(&half, &ids, 3, device),
         &logits(&interleaved, &ids, 3, device),
-    );
+    )
+    .unwrap();
     assert!(diff <= 1e-4, "half vs interleaved logits differ by {diff}");
     let _ = std::fs::remove_file(path);
 }
@@ -337,7 +331,7 @@ fn tiny_cached_matches_full<B: RopeBackend>(device: &B::Device) {
                 .unwrap(),
         );
     }
-    let diff = max_diff(&full, &cached);
+    let diff = max_abs_diff(&full, &cached).unwrap();
     assert!(diff <= 1e-4, "cached vs full logits differ by {diff}");
     let _ = std::fs::remove_file(path);
 }
@@ -380,7 +374,7 @@ fn smollm2_layouts_agree<B: RopeBackend>(device: &B::Device) {
     let half = Llama::<B>::from_gguf(&gguf, QkLayout::Half, None, device).unwrap();
     let half = logits(&half, &ids, 9000, device);
     let interleaved = Llama::<B>::from_gguf(&gguf, QkLayout::Interleaved, None, device).unwrap();
-    let diff = max_diff(&half, &logits(&interleaved, &ids, 9000, device));
+    let diff = max_abs_diff(&half, &logits(&interleaved, &ids, 9000, device)).unwrap();
     assert!(diff <= 1e-3, "half vs interleaved logits differ by {diff}");
 }
 

@@ -253,7 +253,11 @@ impl<B: RopeBackend> Bench<'_, B> {
                 for &depth in &config.depths {
                     for trial in 0..config.trials {
                         bar.set_message(format!("passkey {method} {length} depth {depth}"));
-                        let key = format!("passkey-{method}-{length}-{depth}-{trial}.json");
+                        // The answer's length is in the key: answers cut at another length
+                        // (8 tokens once scored every key as wrong) are not read back.
+                        let key = format!(
+                            "passkey-{method}-{length}-{depth}-{trial}-a{ANSWER_TOKENS}.json"
+                        );
                         let answer = cached(&self.cells.join(key), || {
                             let seed = (length as u64) << 20
                                 ^ ((depth * 1000.0) as u64) << 8
