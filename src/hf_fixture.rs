@@ -3,6 +3,7 @@
 //! also reads the model-level schema ([`crate::hf_models_fixture`]).
 
 use burn::tensor::{Int, Tensor, TensorData};
+use burn_rotary::RopeConfigExt;
 use burn_rotary::{AxisOrder, Positions, RopeBackend, RopeConfig, RopeError, RopeLayout};
 use serde::Deserialize;
 use serde_json::Value;

@@ -4,6 +4,7 @@
 //! layer. The schema is described in `tests/fixtures/README.md`.
 
 use burn::tensor::{Tensor, TensorData};
+use burn_rotary::RopeConfigExt;
 use burn_rotary::{AxisOrder, ModelRopeConfig, Positions, RopeBackend, RopeConfig};
 use serde::Deserialize;
 use serde_json::Value;

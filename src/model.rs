@@ -13,6 +13,7 @@ use burn::tensor::backend::Backend;
 use burn::tensor::module::attention;
 use burn::tensor::ops::AttentionModuleOptions;
 use burn::tensor::{Int, Tensor};
+use burn_rotary::RopeConfigExt;
 use burn_rotary::{AxisOrder, Rope, RopeBackend, RopeConfig};
 
 use crate::packing::Packing;

@@ -4,6 +4,7 @@
 //! model's outputs.
 
 use burn::tensor::{Tensor, TensorData};
+use burn_rotary::RopeConfigExt;
 use burn_rotary::{AxisOrder, RopeBackend, RopeConfig, RopeLayout};
 use serde::Deserialize;
 use serde_json::Value;

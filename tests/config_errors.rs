@@ -1,6 +1,7 @@
 //! Bad configurations are rejected with an error naming the field and its value, and good
 //! ones survive a JSON round trip.
 
+use burn_rotary::RopeConfigExt;
 use burn_rotary::{LongRopeScaling, RopeConfig, RopeError, RopeScaling, YarnScaling};
 
 fn yarn(beta_fast: f64, beta_slow: f64) -> RopeScaling {

@@ -6,6 +6,7 @@ use burn::nn::{Embedding, Linear, RmsNorm};
 use burn::tensor::activation::{log_softmax, silu};
 use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor, TensorData};
+use burn_rotary::RopeConfigExt;
 use burn_rotary::{Rope, RopeBackend, RopeConfig};
 
 use super::attention::causal_attention;

@@ -5,6 +5,7 @@ use burn::module::Param;
 use burn::nn::{Embedding, Linear, RmsNorm};
 use burn::tensor::backend::Backend;
 use burn::tensor::{Tensor, TensorData};
+use burn_rotary::RopeConfigExt;
 use burn_rotary::{Rope, RopeBackend, RopeConfig};
 
 use super::config::{LlamaConfig, QkLayout};

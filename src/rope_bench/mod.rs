@@ -51,6 +51,7 @@ use crate::backend_choice::{probe, run_on, BackendTask};
 use burn::nn::RotaryEncodingConfig;
 use burn::tensor::backend::Backend;
 use burn::tensor::{DType, Distribution, Tensor};
+use burn_rotary::RopeConfigExt;
 use burn_rotary::{AxisOrder, Positions, RopeBackend, RopeConfig};
 use clock::{Clock, Timing};
 

@@ -19,6 +19,7 @@ use burn::tensor::module::attention;
 use burn::tensor::ops::AttentionModuleOptions;
 use burn::tensor::{Int, Tensor, TensorData};
 use burn_rotary::{AxisOrder, GridCoords, Positions, Rope, RopeBackend, RopeConfig};
+use burn_rotary::{GridCoordsExt, RopeConfigExt};
 
 /// How the model knows where a patch is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]

@@ -3,6 +3,7 @@
 
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{Int, Tensor, TensorData, TensorPrimitive};
+use burn_rotary::RopeConfigExt;
 use burn_rotary::{
     AxisFrequencies, AxisOrder, PositionAxes, Positions, PositionsPrimitive, RopeBackend,
     RopeConfig, RopeLayout, RopeScaling, RopeSpec,

@@ -4,6 +4,7 @@
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use burn::tensor::{Int, Tensor, TensorData};
+use burn_rotary::RopeConfigExt;
 use burn_rotary::{AxisOrder, Positions, RopeBackend, RopeConfig, RopeLayout};
 
 use super::{fresh_seed, normal, values};

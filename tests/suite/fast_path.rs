@@ -2,6 +2,7 @@
 
 use burn::tensor::backend::Backend;
 use burn::tensor::{DType, Int, Tensor, TensorData};
+use burn_rotary::RopeConfigExt;
 use burn_rotary::{AxisOrder, Positions, RopeBackend, RopeConfig, RopeLayout};
 
 use super::{assert_close, fresh_seed, normal, values, Rng};

@@ -3,6 +3,7 @@
 
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{DType, Int, Tensor, TensorData, TensorPrimitive};
+use burn_rotary::RopeConfigExt;
 use burn_rotary::{AxisOrder, Positions, PositionsPrimitive, RopeBackend, RopeSpec};
 
 use super::fast_path::{dtypes, tolerance};

@@ -4,6 +4,7 @@
 
 use burn::nn::RotaryEncodingConfig;
 use burn::tensor::Tensor;
+use burn_rotary::RopeConfigExt;
 use burn_rotary::{RopeBackend, RopeConfig, RopeLayout};
 
 use super::oracle::Oracle;

@@ -10,6 +10,7 @@ pub mod oracle;
 
 use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor, TensorData};
+use burn_rotary::RopeConfigExt;
 use burn_rotary::{
     AxisOrder, Llama3Scaling, Positions, RopeBackend, RopeConfig, RopeLayout, RopeScaling,
     YarnScaling,

@@ -24,7 +24,7 @@ use crate::spec::{PositionsPrimitive, RopeSpec};
 /// of the input's shape, axis order and dtype, contiguous, and hold two promises whatever the
 /// inputs: no read outside the table (a position outside `0..spec.max_positions` makes its row
 /// NaN, the rest of the batch is unaffected), and a panic naming the problem for a table that
-/// fails [`RopeSpec::check_table`] or for q and k of different dtypes.
+/// fails [`RopeSpec::check_table_shape`] (or is not `f32`) or for q and k of different dtypes.
 pub trait RopeBackend: Backend {
     /// Rotates `x` (`[batch, heads, seq, head_dim]` or `[batch, seq, heads, head_dim]`).
     fn rope(

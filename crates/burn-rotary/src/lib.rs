@@ -2,7 +2,7 @@
 //! Rotary position embeddings (RoPE) for [Burn](https://burn.dev), with every context-extension
 //! scaling HuggingFace transformers implements, matching its numbers.
 //!
-//! - [`RopeConfig`] / [`Rope`]: the Burn config and module (both layouts, partial rotary, GQA,
+//! - [`RopeConfig`] / [`Rope`]: the config and the Burn module (both layouts, partial rotary, GQA,
 //!   KV-cache offsets, position ids, `[b, h, s, d]` and `[b, s, h, d]` inputs);
 //! - [`RopeScaling`]: linear, NTK-aware, dynamic NTK, YaRN, Llama 3, LongRoPE and proportional;
 //! - [`RopeConfig::from_hf_json`]: read a HuggingFace `config.json` with one RoPE setting;
@@ -28,10 +28,14 @@
 //!
 //! `Autodiff<B>` of any of them runs `B`'s path forward and backward.
 //!
+//! The configs, scaling rules and `config.json` reading come from the Burn-free core crate,
+//! [`burn_rotary_core`] (shared with the Burn 0.22 line) and are re-exported here; the `init`
+//! of a config is an extension trait, so start with `use burn_rotary::prelude::*;`.
+//!
 //! ```
 //! use burn::backend::NdArray;
 //! use burn::tensor::{Distribution, Tensor};
-//! use burn_rotary::{RopeConfig, RopeScaling};
+//! use burn_rotary::prelude::*;
 //!
 //! let device = Default::default();
 //! let rope = RopeConfig::new(64)
@@ -43,40 +47,46 @@
 //! ```
 
 mod autodiff;
-mod axes;
 mod backend;
-mod config;
 #[cfg(feature = "cube")]
 mod cube;
-mod error;
-mod hf;
 mod hf_model;
-mod hf_params;
-mod host_ids;
 mod module;
-mod mrope_ids;
-mod nd;
 #[cfg(feature = "ndarray")]
 mod ndarray;
 mod positions;
 pub mod reference;
-mod scaling;
 mod spec;
 pub mod table;
 mod tensor_op_backends;
 
-pub use axes::{PositionAxes, MAX_AXES};
 pub use backend::RopeBackend;
-pub use config::{RopeConfig, RopeLayout, MAX_HEAD_DIM, MAX_TABLE_VALUES};
-pub use error::RopeError;
-pub use hf_model::{LayerRope, ModelRope, ModelRopeConfig};
-pub use host_ids::MAX_HOST_IDS;
-pub use module::Rope;
-pub use mrope_ids::{MropePositions, MropeSpan, VisionGrid};
-pub use nd::{AxisFrequencies, GridCoords};
-pub use positions::Positions;
-pub use scaling::{
-    default_inv_freq, Frequencies, FrequencyContext, Llama3Scaling, LongRopeScaling,
-    ProportionalScaling, RopeScaling, SeqLenRule, YarnScaling,
+pub use burn_rotary_core::{
+    default_inv_freq, AxisFrequencies, AxisOrder, Frequencies, FrequencyContext, GridCoords,
+    LayerRope, Llama3Scaling, LongRopeScaling, ModelRopeConfig, MropePositions, MropeSpan,
+    PositionAxes, ProportionalScaling, RopeConfig, RopeError, RopeLayout, RopeScaling, RopeSpec,
+    SeqLenRule, VisionGrid, YarnScaling, MAX_AXES, MAX_HEAD_DIM, MAX_HOST_IDS, MAX_TABLE_VALUES,
 };
-pub use spec::{AxisOrder, PositionsPrimitive, RopeSpec};
+pub use hf_model::{ModelRope, ModelRopeConfigExt};
+pub use module::{Rope, RopeConfigExt};
+pub use positions::{GridCoordsExt, Positions};
+pub use spec::PositionsPrimitive;
+
+/// The types and extension traits of everyday use: `use burn_rotary::prelude::*;` brings the
+/// `init` / `try_init` of [`RopeConfig`] and [`ModelRopeConfig`] and
+/// [`GridCoords::positions`](GridCoordsExt::positions) in scope.
+pub mod prelude {
+    pub use crate::{
+        AxisOrder, GridCoords, GridCoordsExt, ModelRope, ModelRopeConfig, ModelRopeConfigExt,
+        PositionAxes, Positions, Rope, RopeBackend, RopeConfig, RopeConfigExt, RopeLayout,
+        RopeScaling,
+    };
+}
+
+mod sealed {
+    /// The extension traits are implemented for the core crate's types only.
+    pub trait Sealed {}
+    impl Sealed for crate::RopeConfig {}
+    impl Sealed for crate::ModelRopeConfig {}
+    impl Sealed for crate::GridCoords {}
+}

@@ -8,13 +8,13 @@ use burn::tensor::backend::Backend;
 use burn::tensor::{DType, Int, Tensor, TensorCreationOptions, TensorData, TensorPrimitive};
 
 use crate::backend::RopeBackend;
-use crate::config::RopeConfig;
-use crate::error::RopeError;
 use crate::positions::Positions;
 use crate::reference;
-use crate::scaling::SeqLenRule;
 use crate::spec::{check_same_dtype, AxisOrder, PositionsPrimitive, RopeSpec};
 use crate::table::build_table;
+use crate::RopeConfig;
+use crate::RopeError;
+use crate::SeqLenRule;
 
 /// How many length-dependent tables (dynamic NTK) a module keeps.
 const CACHED_TABLES: usize = 4;
@@ -47,7 +47,7 @@ impl core::fmt::Debug for LengthTables {
 /// ```
 /// use burn::backend::NdArray;
 /// use burn::tensor::{Distribution, Tensor};
-/// use burn_rotary::RopeConfig;
+/// use burn_rotary::prelude::*;
 ///
 /// let device = Default::default();
 /// let rope = RopeConfig::new(64).init::<NdArray>(&device);
@@ -70,7 +70,7 @@ impl core::fmt::Debug for LengthTables {
 ///
 /// ```
 /// use burn::backend::NdArray;
-/// use burn_rotary::{RopeConfig, RopeScaling};
+/// use burn_rotary::prelude::*;
 ///
 /// let config = RopeConfig::new(64)
 ///     .with_theta(5e5)
@@ -102,13 +102,39 @@ pub struct Rope<B: Backend> {
     tensor_ops: bool,
 }
 
-impl RopeConfig {
+/// Builds a [`Rope`] from its [`RopeConfig`]. The config lives in the Burn-free core crate
+/// (shared with the Burn 0.22 line), so its `init` comes with this trait: bring it in scope with
+/// `use burn_rotary::prelude::*;` (or `use burn_rotary::RopeConfigExt;`).
+///
+/// ```
+/// use burn::backend::NdArray;
+/// use burn_rotary::prelude::*;
+///
+/// let rope = RopeConfig::new(64).init::<NdArray>(&Default::default());
+/// assert_eq!(rope.config().head_dim, 64);
+/// let err = RopeConfig::new(63).try_init::<NdArray>(&Default::default()).unwrap_err();
+/// assert!(err.to_string().contains("head_dim"));
+/// ```
+pub trait RopeConfigExt: crate::sealed::Sealed {
     /// Creates the module, or says which field is wrong.
-    pub fn try_init<B: Backend>(&self, device: &B::Device) -> Result<Rope<B>, RopeError> {
+    fn try_init<B: Backend>(&self, device: &B::Device) -> Result<Rope<B>, RopeError>;
+
+    /// Creates the module.
+    ///
+    /// # Panics
+    /// If the config is invalid; [`RopeConfigExt::try_init`] returns the error instead.
+    fn init<B: Backend>(&self, device: &B::Device) -> Rope<B> {
+        self.try_init(device)
+            .unwrap_or_else(|e| panic!("RopeConfig::init: {e}"))
+    }
+}
+
+impl RopeConfigExt for RopeConfig {
+    fn try_init<B: Backend>(&self, device: &B::Device) -> Result<Rope<B>, RopeError> {
         self.validate()?;
         let long_table = match self.scaling.seq_len_rule(self.max_position_embeddings) {
             SeqLenRule::Switch { threshold } if self.inv_freq.is_none() => {
-                Some(self.table(Some(threshold + 1), device))
+                Some(table(self, Some(threshold + 1), device))
             }
             _ => None,
         };
@@ -123,7 +149,7 @@ impl RopeConfig {
             Tensor::from_data(TensorData::new(axes, [n]), device)
         });
         Ok(Rope {
-            table: self.table(None, device),
+            table: table(self, None, device),
             long_table,
             pair_axes,
             config: self.clone(),
@@ -131,24 +157,24 @@ impl RopeConfig {
             tensor_ops: false,
         })
     }
+}
 
-    /// Creates the module.
-    ///
-    /// # Panics
-    /// If the config is invalid; [`RopeConfig::try_init`] returns the error instead.
-    pub fn init<B: Backend>(&self, device: &B::Device) -> Rope<B> {
-        self.try_init(device)
-            .unwrap_or_else(|e| panic!("RopeConfig::init: {e}"))
-    }
-
-    fn table<B: Backend>(&self, seq_len: Option<usize>, device: &B::Device) -> Tensor<B, 3> {
-        let freqs = self.frequencies(seq_len);
-        let data = build_table(&freqs.inv_freq, freqs.attention_factor, self.max_positions);
-        Tensor::from_data(
-            data,
-            TensorCreationOptions::new(device.clone()).with_dtype(DType::F32),
-        )
-    }
+/// The angle table of `config` at `seq_len` (for the length-dependent scalings), on `device`.
+fn table<B: Backend>(
+    config: &RopeConfig,
+    seq_len: Option<usize>,
+    device: &B::Device,
+) -> Tensor<B, 3> {
+    let freqs = config.frequencies(seq_len);
+    let data = build_table(
+        &freqs.inv_freq,
+        freqs.attention_factor,
+        config.max_positions,
+    );
+    Tensor::from_data(
+        data,
+        TensorCreationOptions::new(device.clone()).with_dtype(DType::F32),
+    )
 }
 
 impl<B: RopeBackend> Rope<B> {
@@ -398,7 +424,7 @@ impl<B: RopeBackend> Rope<B> {
             cache.push(entry);
             return table.expect("checked above");
         }
-        let table = self.config.table(Some(len), &device);
+        let table = table(&self.config, Some(len), &device);
         if cache.len() == CACHED_TABLES {
             cache.remove(0);
         }

@@ -18,9 +18,9 @@ use ndarray::{ArrayView, IxDyn};
 use rayon::prelude::*;
 
 use crate::backend::RopeBackend;
-use crate::config::RopeLayout;
-use crate::spec::{check_same_dtype, AxisOrder, PositionsPrimitive, RopeSpec};
+use crate::spec::{check_same_dtype, check_table, AxisOrder, PositionsPrimitive, RopeSpec};
 use crate::table::rows_of;
+use crate::RopeLayout;
 
 /// Elements per rayon task.
 const TASK_ELEMS: usize = 1 << 15;
@@ -81,7 +81,12 @@ impl HostAngles {
     {
         let dims: [usize; 4] = x.shape().dims();
         let (batch, _, seq, _) = spec.axes.split(dims);
-        spec.check_table("rope (NdArray)", table.dtype(), &table.shape().dims::<3>());
+        check_table(
+            &spec,
+            "rope (NdArray)",
+            table.dtype(),
+            &table.shape().dims::<3>(),
+        );
         let ids = position_ids::<E, I, Q>(positions, batch, seq, spec.max_positions);
         let NdArrayTensor::F32(table) = table else {
             unreachable!("checked: the table is f32");

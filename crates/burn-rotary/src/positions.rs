@@ -3,8 +3,9 @@
 use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor, TensorData};
 
-use crate::host_ids::id_buffer;
 use crate::spec::PositionsPrimitive;
+use crate::GridCoords;
+use burn_rotary_core::internal::id_buffer;
 
 /// Where the rows of q and k sit in their sequences.
 ///
@@ -179,7 +180,7 @@ impl<B: Backend> Positions<B> {
     /// ```
     /// use burn::backend::NdArray;
     /// use burn::tensor::{Distribution, Tensor};
-    /// use burn_rotary::{AxisOrder, PositionAxes, Positions, RopeConfig};
+    /// use burn_rotary::prelude::*;
     ///
     /// let device = Default::default();
     /// // Qwen2-VL's M-RoPE: 64 pairs, 16 temporal, 24 height, 24 width.
@@ -366,4 +367,20 @@ fn device_max<B: Backend>(t: Tensor<B, 1, Int>) -> i64 {
         .convert::<i64>()
         .to_vec::<i64>()
         .expect("int data")[0]
+}
+
+/// The coordinates of a [`GridCoords`] as [`Positions`] (the grid lives in the Burn-free core
+/// crate, so this method comes with a trait: `use burn_rotary::prelude::*;`).
+pub trait GridCoordsExt: crate::sealed::Sealed {
+    /// The coordinates as [`Positions`], shared by the batch (`[axes, 1, tokens]`).
+    ///
+    /// # Panics
+    /// If there are more than [`MAX_HOST_IDS`](crate::MAX_HOST_IDS) coordinates.
+    fn positions<B: Backend>(&self, device: &B::Device) -> Positions<B>;
+}
+
+impl GridCoordsExt for GridCoords {
+    fn positions<B: Backend>(&self, device: &B::Device) -> Positions<B> {
+        Positions::axes_from_slice(&self.coords(), [self.axes(), 1, self.len()], device)
+    }
 }

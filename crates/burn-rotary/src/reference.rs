@@ -18,9 +18,9 @@ use burn::tensor::backend::Backend;
 use burn::tensor::ops::FloatTensor;
 use burn::tensor::{Bool, DType, Int, Tensor, TensorPrimitive};
 
-use crate::config::RopeLayout;
-use crate::spec::{AxisOrder, PositionsPrimitive, RopeSpec};
+use crate::spec::{check_table, AxisOrder, PositionsPrimitive, RopeSpec};
 use crate::table::FINE;
+use crate::RopeLayout;
 
 /// Applies RoPE with tensor ops; see [`RopeBackend::rope`](crate::RopeBackend::rope).
 pub fn rope<B: Backend>(
@@ -31,7 +31,7 @@ pub fn rope<B: Backend>(
 ) -> FloatTensor<B> {
     let x = Tensor::<B, 4>::from_primitive(TensorPrimitive::Float(x));
     let table = Tensor::<B, 3>::from_primitive(TensorPrimitive::Float(table));
-    spec.check_table("rope (tensor ops)", table.dtype(), &table.dims());
+    check_table(&spec, "rope (tensor ops)", table.dtype(), &table.dims());
     rope_tensor(x, table, positions, spec)
         .into_primitive()
         .tensor()

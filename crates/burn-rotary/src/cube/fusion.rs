@@ -10,7 +10,7 @@ use burn_fusion::{Fusion, FusionBackend, FusionRuntime, FusionTensor};
 use burn_ir::{CustomOpIr, HandleContainer, OperationIr, TensorIr};
 
 use crate::backend::RopeBackend;
-use crate::spec::{check_same_dtype, PositionsPrimitive, RopeSpec};
+use crate::spec::{check_same_dtype, check_table, PositionsPrimitive, RopeSpec};
 
 /// Which position inputs the op has (the tensors, if any, are its last inputs).
 #[derive(Debug, Clone, Copy)]
@@ -77,7 +77,7 @@ fn register<B: FusionBackend + RopeBackend>(
 ) -> Vec<FusionTensor<B::FusionRuntime>> {
     // Checked here, where the caller is, not when the stream runs.
     let op = "rope (fusion)";
-    spec.check_table(op, table.dtype, &table.shape);
+    check_table(&spec, op, table.dtype, &table.shape);
     if let Some(k) = &k {
         check_same_dtype(op, q.dtype, k.dtype);
     }

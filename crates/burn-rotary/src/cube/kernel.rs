@@ -27,9 +27,9 @@ use burn_cubecl::tensor::CubeTensor;
 use burn_cubecl::CubeRuntime;
 use cubecl::{calculate_cube_count_elemwise, prelude::*};
 
-use crate::config::RopeLayout;
-use crate::spec::{check_same_dtype, AxisOrder, RopeSpec};
+use crate::spec::{check_same_dtype, check_table, AxisOrder, RopeSpec};
 use crate::table::FINE;
+use crate::RopeLayout;
 
 use super::launch_shape::{contiguous_head_dim, cube_dim, head_groups, vector_size, Tuning};
 
@@ -325,7 +325,7 @@ pub enum KernelPositions<R: CubeRuntime> {
 /// Launches [`rope_kernel`] on q (and k): new contiguous outputs of the same shapes.
 ///
 /// # Panics
-/// If the table fails [`RopeSpec::check_table`] or its last dim is not contiguous, or q and k
+/// If the table fails [`RopeSpec::check_table_shape`] (or is not `f32`) or its last dim is not contiguous, or q and k
 /// differ in dtype.
 pub fn launch_rope<R: CubeRuntime>(
     q: CubeTensor<R>,
@@ -335,7 +335,7 @@ pub fn launch_rope<R: CubeRuntime>(
     spec: RopeSpec,
 ) -> (CubeTensor<R>, Option<CubeTensor<R>>) {
     let op = "rope kernel";
-    spec.check_table(op, table.dtype, table.meta.shape());
+    check_table(&spec, op, table.dtype, table.meta.shape());
     // Rows may be pitched (CUDA aligns them); the kernel reads through the strides.
     assert!(
         table.meta.strides()[2] == 1,

@@ -4,7 +4,7 @@
 //! coordinates `c` is rotated by `c[axis(i)] * inv_freq_i`. The constructors below give the
 //! frequencies and the pair-to-axis map of the common families; the coordinates come from
 //! [`GridCoords`] (patches of an image or a video, with optional prefix tokens) or from any
-//! `[axes, batch, seq]` int tensor ([`Positions::axes`]).
+//! `[axes, batch, seq]` int tensor (`Positions::axes` in each Burn line).
 //!
 //! | family | layout | axes | frequencies |
 //! |---|---|---|---|
@@ -12,13 +12,10 @@
 //! | Wan ([`RopeConfig::wan`]) | interleaved | (frame, row, column) blocks of `D - 2·(2·(D/6))`, `2·(D/6)`, `2·(D/6)` channels | as Flux |
 //! | Qwen2-VL vision ([`RopeConfig::vision_2d`]) | half | (row, column): the first half of the pairs, then the second | `theta^(-2j / (D/2))` in each half |
 
-use burn::tensor::backend::Backend;
-
 use crate::axes::{PositionAxes, MAX_AXES};
 use crate::config::{RopeConfig, RopeLayout};
 use crate::error::{check_positive, RopeError};
 use crate::host_ids::{checked_product, id_buffer};
-use crate::positions::Positions;
 
 /// One axis of an N-D RoPE: how many channels of the head follow it, and their base.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -36,7 +33,7 @@ impl RopeConfig {
     /// `head_dim`) pass through unrotated.
     ///
     /// ```
-    /// use burn_rotary::{AxisFrequencies, RopeConfig, RopeLayout};
+    /// use burn_rotary_core::{AxisFrequencies, RopeConfig, RopeLayout};
     ///
     /// // A ViT head of 64: 32 channels follow the row, 32 the column.
     /// let axis = AxisFrequencies { dim: 32, theta: 100.0 };
@@ -97,7 +94,7 @@ impl RopeConfig {
     /// its text tokens at all-zero coordinates.
     ///
     /// ```
-    /// use burn_rotary::RopeConfig;
+    /// use burn_rotary_core::RopeConfig;
     ///
     /// let config = RopeConfig::flux(10_000.0, &[16, 56, 56]).unwrap();
     /// assert_eq!((config.head_dim, config.axes()), (128, 3));
@@ -156,7 +153,7 @@ fn dims(axes: &[AxisFrequencies]) -> Vec<usize> {
 /// at 1 with [`GridCoords::with_origin`].
 ///
 /// ```
-/// use burn_rotary::GridCoords;
+/// use burn_rotary_core::GridCoords;
 ///
 /// // A CLS token at (0, 0), then a 2 x 3 grid of patches starting at (1, 1).
 /// let grid = GridCoords::new(&[2, 3]).with_prefix(1).with_origin(&[1, 1]);
@@ -275,10 +272,5 @@ impl GridCoords {
             );
         }
         coords
-    }
-
-    /// The coordinates as [`Positions`], shared by the batch (`[axes, 1, tokens]`).
-    pub fn positions<B: Backend>(&self, device: &B::Device) -> Positions<B> {
-        Positions::axes_from_slice(&self.coords(), [self.axes(), 1, self.len()], device)
     }
 }

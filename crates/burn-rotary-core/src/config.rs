@@ -1,6 +1,5 @@
 //! [`RopeConfig`]: everything that defines a rotary embedding, validated before use.
 
-use burn::config::Config;
 use serde::{Deserialize, Serialize};
 
 use crate::axes::PositionAxes;
@@ -19,7 +18,8 @@ pub const MAX_TABLE_VALUES: usize = 1 << 25;
 /// Which elements of a head are rotated together.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
-#[non_exhaustive]
+// Exhaustive (no `#[non_exhaustive]`): the kernels of each Burn line match on it, so a new
+// variant is a new minor version of every crate.
 pub enum RopeLayout {
     /// NeoX / LLaMA-HF `rotate_half`: pairs `(i, i + rotary_dim/2)`.
     #[default]
@@ -45,14 +45,14 @@ impl core::str::FromStr for RopeLayout {
     }
 }
 
-/// Configuration of a [`Rope`](crate::Rope) module.
+/// Configuration of a `Rope` module (in each burn-rotary line).
 ///
-/// Build one with [`RopeConfig::new`] and the `with_*` setters, deserialize it (it is a Burn
-/// [`Config`], so JSON round-trips), or read it from a HuggingFace `config.json` with
-/// [`RopeConfig::from_hf_json`].
+/// Build one with [`RopeConfig::new`] and the `with_*` setters, deserialize it (JSON round-trips;
+/// with the `burn-0_21` / `burn-0_22` feature it is a Burn `Config`, with `save` and `load`), or
+/// read it from a HuggingFace `config.json` with [`RopeConfig::from_hf_json`].
 ///
 /// ```
-/// use burn_rotary::{RopeConfig, RopeLayout, RopeScaling};
+/// use burn_rotary_core::{RopeConfig, RopeLayout, RopeScaling};
 ///
 /// let config = RopeConfig::new(128)
 ///     .with_theta(500_000.0)
@@ -61,40 +61,116 @@ impl core::str::FromStr for RopeLayout {
 /// config.validate().unwrap();
 /// assert_eq!(config.rotary_dim(), 128);
 /// ```
-#[derive(Config, Debug)]
+//
+// This is what Burn's `#[derive(Config)]` generates (the derive cannot run here: it must run in
+// the crate defining the type, and this crate has no Burn): `new` with the required fields, a
+// `with_*` setter per defaulted field, serde with every field named (only the `Option`s may be
+// missing), and `Display` as pretty JSON. `tests/fixtures/rope_config_golden.json` pins the form.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RopeConfig {
     /// Size of the last axis of q and k (even).
     pub head_dim: usize,
     /// How many leading dims of each head are rotated (even, `<= head_dim`); the rest pass
-    /// through unchanged. `None` rotates the whole head.
-    #[config(default = "None")]
+    /// through unchanged. `None` (the default) rotates the whole head.
     pub rotary_dim: Option<usize>,
-    /// The RoPE base.
-    #[config(default = 10000.0)]
+    /// The RoPE base (default 10000).
     pub theta: f64,
-    /// Which elements are paired.
-    #[config(default = "RopeLayout::Half")]
+    /// Which elements are paired (default [`RopeLayout::Half`]).
     pub layout: RopeLayout,
-    /// Context-extension scaling.
-    #[config(default = "RopeScaling::None")]
+    /// Context-extension scaling (default [`RopeScaling::None`]).
     pub scaling: RopeScaling,
-    /// The model's `max_position_embeddings` (used by dynamic NTK and as HF's defaults).
-    #[config(default = 2048)]
+    /// The model's `max_position_embeddings` (used by dynamic NTK and as HF's defaults; default
+    /// 2048).
     pub max_position_embeddings: usize,
-    /// Exclusive upper bound of the positions the module accepts. It sizes the angle tables
-    /// (`1024 + max_positions / 1024` rows of `rotary_dim` floats).
-    #[config(default = "1 << 20")]
+    /// Exclusive upper bound of the positions the module accepts (default 2^20). It sizes the
+    /// angle tables (`1024 + max_positions / 1024` rows of `rotary_dim` floats).
     pub max_positions: usize,
     /// Custom inverse frequencies (length `rotary_dim / 2`, like MLX's `freqs`); they replace
-    /// the ones the scaling computes, whose attention factor still applies.
-    #[config(default = "None")]
+    /// the ones the scaling computes, whose attention factor still applies. Default `None`.
     pub inv_freq: Option<Vec<f64>>,
     /// Which coordinate axis each frequency pair follows (M-RoPE, image / video RoPE): the
-    /// module then takes [`Positions::axes`](crate::Positions::axes). `None`: one position per
-    /// token.
-    #[config(default = "None")]
+    /// module then takes `Positions::axes`. `None` (the default): one position per token.
     pub position_axes: Option<PositionAxes>,
 }
+
+impl RopeConfig {
+    /// A config for heads of `head_dim`, every other field at its default.
+    pub fn new(head_dim: usize) -> Self {
+        Self {
+            head_dim,
+            rotary_dim: None,
+            theta: 10000.0,
+            layout: RopeLayout::Half,
+            scaling: RopeScaling::None,
+            max_position_embeddings: 2048,
+            max_positions: 1 << 20,
+            inv_freq: None,
+            position_axes: None,
+        }
+    }
+
+    /// Sets [`rotary_dim`](Self::rotary_dim).
+    pub fn with_rotary_dim(mut self, rotary_dim: Option<usize>) -> Self {
+        self.rotary_dim = rotary_dim;
+        self
+    }
+
+    /// Sets [`theta`](Self::theta).
+    pub fn with_theta(mut self, theta: f64) -> Self {
+        self.theta = theta;
+        self
+    }
+
+    /// Sets [`layout`](Self::layout).
+    pub fn with_layout(mut self, layout: RopeLayout) -> Self {
+        self.layout = layout;
+        self
+    }
+
+    /// Sets [`scaling`](Self::scaling).
+    pub fn with_scaling(mut self, scaling: RopeScaling) -> Self {
+        self.scaling = scaling;
+        self
+    }
+
+    /// Sets [`max_position_embeddings`](Self::max_position_embeddings).
+    pub fn with_max_position_embeddings(mut self, max_position_embeddings: usize) -> Self {
+        self.max_position_embeddings = max_position_embeddings;
+        self
+    }
+
+    /// Sets [`max_positions`](Self::max_positions).
+    pub fn with_max_positions(mut self, max_positions: usize) -> Self {
+        self.max_positions = max_positions;
+        self
+    }
+
+    /// Sets [`inv_freq`](Self::inv_freq).
+    pub fn with_inv_freq(mut self, inv_freq: Option<Vec<f64>>) -> Self {
+        self.inv_freq = inv_freq;
+        self
+    }
+
+    /// Sets [`position_axes`](Self::position_axes).
+    pub fn with_position_axes(mut self, position_axes: Option<PositionAxes>) -> Self {
+        self.position_axes = position_axes;
+        self
+    }
+}
+
+/// Pretty JSON, as Burn's configs print.
+impl core::fmt::Display for RopeConfig {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let json = serde_json::to_string_pretty(self).map_err(|_| core::fmt::Error)?;
+        f.write_str(&json)
+    }
+}
+
+#[cfg(feature = "burn-0_21")]
+impl burn_core_0_21::config::Config for RopeConfig {}
+
+#[cfg(feature = "burn-0_22")]
+impl burn_core_0_22::config::Config for RopeConfig {}
 
 impl RopeConfig {
     /// The rotary dimension: `rotary_dim`, or `head_dim` when unset.

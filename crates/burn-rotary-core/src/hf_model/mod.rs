@@ -1,4 +1,4 @@
-//! [`ModelRopeConfig`] / [`ModelRope`]: the RoPE of every decoder layer of a HuggingFace model,
+//! [`ModelRopeConfig`]: the RoPE of every decoder layer of a HuggingFace model,
 //! read from its `config.json`.
 //!
 //! Models differ per layer: Gemma 3 and 4 rotate their sliding-window layers with another θ
@@ -8,19 +8,17 @@
 //! (M-RoPE). This module reads the transformers v4 form (`rope_theta`, `rope_scaling`,
 //! `rope_local_base_freq`, `sliding_window_pattern`, `no_rope_layers`), the v5 form
 //! (`rope_parameters`, possibly keyed by layer type, and `layer_types`) and composite configs
-//! (the text model's settings under `text_config`), and builds one [`Rope`] per distinct setting.
+//! (the text model's settings under `text_config`); each Burn line builds one `Rope` per distinct
+//! setting (its `ModelRope`).
 
 mod families;
 
-use burn::module::Module;
-use burn::tensor::backend::Backend;
 use serde_json::{Map, Value};
 
 use crate::config::RopeConfig;
 use crate::error::RopeError;
 use crate::hf::{read_setting, with_top_level_fallbacks};
 use crate::hf_params::HfParams;
-use crate::module::Rope;
 use families::Family;
 
 /// The RoPE of one decoder layer.
@@ -35,11 +33,10 @@ pub enum LayerRope {
 /// The RoPE of every decoder layer of a model, read from its HuggingFace `config.json`.
 ///
 /// Layers of one layer type share one [`RopeConfig`] (its θ, scaling, head dim, rotary dim,
-/// layout and M-RoPE sections), and [`init`](Self::init) builds one module per distinct setting.
+/// layout and M-RoPE sections), and each Burn line's `init` builds one module per distinct setting.
 ///
 /// ```
-/// use burn::backend::NdArray;
-/// use burn_rotary::{ModelRopeConfig, RopeScaling};
+/// use burn_rotary_core::{LayerRope, ModelRopeConfig, RopeScaling};
 ///
 /// // Gemma 3 (transformers v4 form): 5 sliding layers (θ = 10⁴) then one global (θ = 10⁶, ×8).
 /// let gemma = ModelRopeConfig::from_hf_str(r#"{
@@ -50,8 +47,8 @@ pub enum LayerRope {
 /// assert_eq!(gemma.layer_types()[5], "full_attention");
 /// assert_eq!(gemma.layer(0).unwrap().unwrap().theta, 10_000.0);
 /// assert_eq!(gemma.layer(5).unwrap().unwrap().scaling, RopeScaling::Linear { factor: 8.0 });
-/// let ropes = gemma.init::<NdArray>(&Default::default());
-/// assert_eq!(ropes.modules().len(), 2); // one table per distinct setting, not per layer
+/// assert_eq!(gemma.settings().len(), 2); // one table per distinct setting, not per layer
+/// assert_eq!(gemma.layer_rope(11).unwrap(), LayerRope::Setting(1));
 /// ```
 #[derive(Debug, Clone)]
 pub struct ModelRopeConfig {
@@ -135,6 +132,11 @@ impl ModelRopeConfig {
         &self.layer_types
     }
 
+    /// The RoPE of each layer.
+    pub fn layers(&self) -> &[LayerRope] {
+        &self.layers
+    }
+
     /// The distinct RoPE settings, in order of first use.
     pub fn settings(&self) -> &[RopeConfig] {
         &self.settings
@@ -142,10 +144,7 @@ impl ModelRopeConfig {
 
     /// The RoPE of layer `layer`, or the error naming an index out of range.
     pub fn layer_rope(&self, layer: usize) -> Result<LayerRope, RopeError> {
-        self.layers
-            .get(layer)
-            .copied()
-            .ok_or_else(|| layer_out_of_range(layer, self.layers.len()))
+        layer_at(&self.layers, layer)
     }
 
     /// The setting of layer `layer`: `None` for a layer without RoPE.
@@ -163,83 +162,15 @@ impl ModelRopeConfig {
         }
         self
     }
-
-    /// Builds one module per distinct setting, or says which field is wrong.
-    pub fn try_init<B: Backend>(&self, device: &B::Device) -> Result<ModelRope<B>, RopeError> {
-        let ropes = self
-            .settings
-            .iter()
-            .map(|s| s.try_init(device))
-            .collect::<Result<_, _>>()?;
-        Ok(ModelRope {
-            ropes,
-            layers: self.layers.clone(),
-        })
-    }
-
-    /// Builds one module per distinct setting.
-    ///
-    /// # Panics
-    /// If a setting is invalid; [`ModelRopeConfig::try_init`] returns the error instead.
-    pub fn init<B: Backend>(&self, device: &B::Device) -> ModelRope<B> {
-        self.try_init(device)
-            .unwrap_or_else(|e| panic!("ModelRopeConfig::init: {e}"))
-    }
 }
 
-/// The RoPE modules of a model: one [`Rope`] per distinct setting, shared by its layers.
-///
-/// ```
-/// use burn::backend::NdArray;
-/// use burn::tensor::{Distribution, Tensor};
-/// use burn_rotary::{AxisOrder, ModelRopeConfig, MropePositions, MropeSpan, Positions, VisionGrid};
-///
-/// // Qwen2-VL: M-RoPE, its frequency pairs split 16 / 24 / 24 between time, height and width.
-/// let qwen = ModelRopeConfig::from_hf_str(r#"{"model_type": "qwen2_vl", "hidden_size": 3584,
-///     "num_attention_heads": 28, "num_hidden_layers": 4, "rope_theta": 1000000.0,
-///     "rope_scaling": {"type": "mrope", "mrope_section": [16, 24, 24]}}"#).unwrap();
-/// let device = Default::default();
-/// let ropes = qwen.init::<NdArray>(&device);
-/// let rope = ropes.layer(0).unwrap().unwrap();
-/// // Three text tokens, a 2 x 3 image, two text tokens: [3, 1, 11] position ids.
-/// let ids = MropePositions::build(&[
-///     MropeSpan::Text(3),
-///     MropeSpan::Grid(VisionGrid::image(2, 3)),
-///     MropeSpan::Text(2),
-/// ]);
-/// let positions = Positions::axes_from_slice(&ids.ids, [3, 1, ids.seq_len], &device);
-/// let q = Tensor::<NdArray, 4>::random([1, 28, 11, 128], Distribution::Default, &device);
-/// let k = Tensor::<NdArray, 4>::random([1, 4, 11, 128], Distribution::Default, &device);
-/// let (q, k) = rope.apply_qk(q, k, &positions, AxisOrder::Bhsd);
-/// assert_eq!(k.dims(), [1, 4, 11, 128]);
-/// ```
-#[derive(Module, Debug)]
-pub struct ModelRope<B: Backend> {
-    ropes: Vec<Rope<B>>,
-    #[module(skip)]
-    layers: Vec<LayerRope>,
-}
-
-impl<B: Backend> ModelRope<B> {
-    /// The module of layer `layer`: `None` for a layer without RoPE, whose q and k stay as they
-    /// are; an error for an index out of range.
-    pub fn layer(&self, layer: usize) -> Result<Option<&Rope<B>>, RopeError> {
-        match self.layers.get(layer) {
-            Some(LayerRope::Setting(i)) => Ok(Some(&self.ropes[*i])),
-            Some(LayerRope::NoRope) => Ok(None),
-            None => Err(layer_out_of_range(layer, self.layers.len())),
-        }
-    }
-
-    /// The distinct modules, in the order of [`ModelRopeConfig::settings`].
-    pub fn modules(&self) -> &[Rope<B>] {
-        &self.ropes
-    }
-
-    /// The number of decoder layers.
-    pub fn num_layers(&self) -> usize {
-        self.layers.len()
-    }
+/// Entry `layer` of `layers`, or the error naming an index out of range.
+#[doc(hidden)]
+pub fn layer_at(layers: &[LayerRope], layer: usize) -> Result<LayerRope, RopeError> {
+    layers
+        .get(layer)
+        .copied()
+        .ok_or_else(|| layer_out_of_range(layer, layers.len()))
 }
 
 fn layer_out_of_range(layer: usize, layers: usize) -> RopeError {

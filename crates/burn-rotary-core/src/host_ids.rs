@@ -1,5 +1,5 @@
-//! The one bound on position ids built on the host ([`Positions`](crate::Positions)'
-//! constructors, [`GridCoords`](crate::GridCoords), [`MropePositions`](crate::MropePositions)):
+//! The one bound on position ids built on the host (the constructors of each Burn line's
+//! `Positions`, [`GridCoords`](crate::GridCoords), [`MropePositions`](crate::MropePositions)):
 //! a size past it is a panic naming the operation and the size, before any memory is touched —
 //! never an abort on an impossible allocation, nor a count that wraps.
 
@@ -12,7 +12,7 @@ pub const MAX_HOST_IDS: usize = 1 << 31;
 /// # Panics
 /// If `len` is `None` (its computation overflowed) or above [`MAX_HOST_IDS`], or the memory
 /// cannot be had; the message names `op` and `what` was counted.
-pub(crate) fn id_buffer(op: &str, what: &dyn Fn() -> String, len: Option<usize>) -> Vec<i64> {
+pub fn id_buffer(op: &str, what: &dyn Fn() -> String, len: Option<usize>) -> Vec<i64> {
     let mut ids = Vec::new();
     match len {
         Some(n) if n <= MAX_HOST_IDS && ids.try_reserve_exact(n).is_ok() => ids,
@@ -25,7 +25,7 @@ pub(crate) fn id_buffer(op: &str, what: &dyn Fn() -> String, len: Option<usize>)
 }
 
 /// `a * b * ...`, `None` on overflow.
-pub(crate) fn checked_product(values: impl IntoIterator<Item = usize>) -> Option<usize> {
+pub fn checked_product(values: impl IntoIterator<Item = usize>) -> Option<usize> {
     values
         .into_iter()
         .try_fold(1usize, |acc, v| acc.checked_mul(v))

@@ -39,7 +39,7 @@ impl RopeConfig {
     /// [`ModelRopeConfig::from_hf_json`](crate::ModelRopeConfig::from_hf_json).
     ///
     /// ```
-    /// use burn_rotary::{RopeConfig, RopeScaling};
+    /// use burn_rotary_core::{RopeConfig, RopeScaling};
     ///
     /// let config = RopeConfig::from_hf_str(r#"{
     ///     "hidden_size": 4096, "num_attention_heads": 32, "max_position_embeddings": 131072,

@@ -100,7 +100,7 @@ pub enum MropeSpan {
 /// The M-RoPE position ids of a sequence, `[3, seq_len]` row-major (temporal, height, width).
 ///
 /// ```
-/// use burn_rotary::{MropePositions, MropeSpan, VisionGrid};
+/// use burn_rotary_core::{MropePositions, MropeSpan, VisionGrid};
 ///
 /// // Three text tokens, a 2 × 3 image (after the merge), two text tokens.
 /// let p = MropePositions::build(&[

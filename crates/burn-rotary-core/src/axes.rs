@@ -26,7 +26,7 @@ pub const MAX_AXES: usize = 16;
 /// `(2i, 2i + 1)` in the interleaved one; the axis of pair `i` is:
 ///
 /// ```
-/// use burn_rotary::PositionAxes;
+/// use burn_rotary_core::PositionAxes;
 ///
 /// // Qwen2-VL's `mrope_section`: blocks of consecutive pairs.
 /// let chunked = PositionAxes::Sections(vec![2, 1, 1]);
