@@ -65,6 +65,8 @@ where
 struct HostAngles {
     cos: Vec<f32>,
     sin: Vec<f32>,
+    /// Whether each token's position is in range (else its whole row is NaN).
+    valid: Vec<bool>,
     /// Position rows: 1 (shared by the batch) or `batch`.
     rows: usize,
 }
@@ -96,10 +98,11 @@ impl HostAngles {
             Some(slice) => Cow::Borrowed(slice),
             None => Cow::Owned(table.iter().copied().collect()),
         };
-        let (cos, sin) = angles(&table, &ids, spec);
+        let (cos, sin, valid) = angles(&table, &ids, spec);
         Self {
             cos,
             sin,
+            valid,
             rows: ids.rows,
         }
     }
@@ -120,9 +123,9 @@ impl HostAngles {
             NdArrayTensor::F64(s) => {
                 let widen = |v: &[f32]| v.iter().map(|&c| f64::from(c)).collect::<Vec<_>>();
                 let (cos, sin) = (widen(&self.cos), widen(&self.sin));
-                rotate!(s, (&cos, &sin))
+                rotate!(s, (&cos, &sin, &self.valid))
             }
-            NdArrayTensor::F32(s) => rotate!(s, (&self.cos, &self.sin)),
+            NdArrayTensor::F32(s) => rotate!(s, (&self.cos, &self.sin, &self.valid)),
             other => unreachable!("rope: {:?} is not an NdArray float dtype", other.dtype()),
         }
     }
@@ -210,8 +213,9 @@ where
     }
 }
 
-/// `a cos t` and `a sin t` (`-t` when inverse), `[ids, half]` each.
-fn angles(table: &[f32], ids: &HostIds, spec: RopeSpec) -> (Vec<f32>, Vec<f32>) {
+/// `a cos t` and `a sin t` (`-t` when inverse), `[ids, half]` each, and whether each token is
+/// in range. A pair whose axis is out of range is NaN in a valid row.
+fn angles(table: &[f32], ids: &HostIds, spec: RopeSpec) -> (Vec<f32>, Vec<f32>, Vec<bool>) {
     let half = spec.rotary_dim / 2;
     let row = |r: usize| {
         let start = r * half * 2;
@@ -223,13 +227,16 @@ fn angles(table: &[f32], ids: &HostIds, spec: RopeSpec) -> (Vec<f32>, Vec<f32>) 
     let tokens = ids.ids.len() / ids.axes.max(1);
     let mut cos = Vec::with_capacity(tokens * half);
     let mut sin = Vec::with_capacity(tokens * half);
+    let mut valid = Vec::with_capacity(tokens);
     for token in ids.ids.chunks_exact(ids.axes) {
         // Every coordinate in range, else the whole row is NaN.
         let Some(coords) = token.iter().copied().collect::<Option<Vec<usize>>>() else {
             cos.extend(std::iter::repeat_n(f32::NAN, half));
             sin.extend(std::iter::repeat_n(f32::NAN, half));
+            valid.push(false);
             continue;
         };
+        valid.push(true);
         // The table rows of each axis's coordinate.
         let rows: Vec<_> = coords
             .iter()
@@ -252,8 +259,11 @@ fn angles(table: &[f32], ids: &HostIds, spec: RopeSpec) -> (Vec<f32>, Vec<f32>) 
             sin.push(sign * (sf[i] * cc[i] + cf[i] * sc[i]));
         }
     }
-    (cos, sin)
+    (cos, sin, valid)
 }
+
+/// `a cos t`, `a sin t` (`[tokens, half]` each) and the validity of each token.
+type Angles<'a, T> = (&'a [T], &'a [T], &'a [bool]);
 
 trait Real:
     Copy
@@ -290,7 +300,7 @@ enum Source<'a, T> {
 /// Rotates every head row of a uniquely owned array: in place when it is contiguous.
 fn rotate_owned<T: Real + From<f32> + 'static>(
     mut array: SharedArray<T>,
-    angles: (&[T], &[T]),
+    angles: Angles<'_, T>,
     position_rows: usize,
     spec: RopeSpec,
 ) -> SharedArray<T> {
@@ -310,7 +320,7 @@ fn rotate_owned<T: Real + From<f32> + 'static>(
 /// Rotates every head row of `x` into a new contiguous array of the same shape.
 fn rotate_view<T: Real + From<f32> + 'static>(
     x: ArrayView<'_, T, IxDyn>,
-    angles: (&[T], &[T]),
+    angles: Angles<'_, T>,
     position_rows: usize,
     spec: RopeSpec,
 ) -> SharedArray<T> {
@@ -344,7 +354,7 @@ fn rotate_view<T: Real + From<f32> + 'static>(
 fn rotate_rows<T: Real + From<f32>>(
     source: Source<'_, T>,
     out: &mut [MaybeUninit<T>],
-    (cos, sin): (&[T], &[T]),
+    (cos, sin, valid): Angles<'_, T>,
     position_rows: usize,
     spec: RopeSpec,
     dims: [usize; 4],
@@ -380,18 +390,19 @@ fn rotate_rows<T: Real + From<f32>>(
                     &cos[pos * half..(pos + 1) * half],
                     &sin[pos * half..(pos + 1) * half],
                 );
-                rotate_row(src, row, angles, spec);
+                rotate_row(src, row, angles, valid[pos], spec);
             }
         });
 }
 
-/// `dst = R src` for one head row; the dims past `rotary_dim` are copied (NaN when the angles
-/// are: the row's position is out of range).
+/// `dst = R src` for one head row; the dims past `rotary_dim` are copied (NaN when the row's
+/// position is out of range, `valid` false).
 #[inline]
-fn rotate_row<T: Real>(
+fn rotate_row<T: Real + From<f32>>(
     src: &[T],
     dst: &mut [MaybeUninit<T>],
     (cos, sin): (&[T], &[T]),
+    valid: bool,
     spec: RopeSpec,
 ) {
     let rd = spec.rotary_dim;
@@ -421,10 +432,7 @@ fn rotate_row<T: Real>(
             }
         }
     }
-    // NaN is the one value unequal to itself.
-    #[allow(clippy::eq_op)]
-    let poisoned = cos.first().is_some_and(|c| c != c);
     for (o, &x) in dst[rd..].iter_mut().zip(&src[rd..]) {
-        o.write(if poisoned { cos[0] } else { x });
+        o.write(if valid { x } else { T::from(f32::NAN) });
     }
 }

@@ -1,4 +1,4 @@
-//! How a launch of [`super::kernel::rope_kernel`] is shaped: the vector width of the loads, how
+//! How a launch of [`super::rope_kernel`] is shaped: the vector width of the loads, how
 //! many groups the heads of a token are split into, and the overrides for tuning on a new device.
 
 use burn_cubecl::kernel::into_contiguous;

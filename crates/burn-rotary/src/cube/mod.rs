@@ -1,9 +1,13 @@
 //! The CubeCL backends (CUDA, wgpu, ...), with and without fusion, run RoPE through the fused
-//! kernel of [`kernel`].
+//! kernel of [`rope_kernel`], launched by [`launch`].
 
+mod compat;
 mod fusion;
-pub mod kernel;
+pub mod launch;
 mod launch_shape;
+// One text for both Burn lines, whose workspaces format in different styles: see its docs.
+#[rustfmt::skip]
+mod rope_kernel;
 
 use burn::tensor::backend::DeviceOps;
 use burn::tensor::ops::FloatTensor;
@@ -12,7 +16,7 @@ use cubecl::server::ComputeServer;
 
 use crate::backend::RopeBackend;
 use crate::spec::{PositionsPrimitive, RopeSpec};
-use kernel::{launch_rope, KernelPositions};
+use launch::{launch_rope, KernelPositions};
 
 fn kernel_positions<R, F, I, BT>(
     positions: PositionsPrimitive<CubeBackend<R, F, I, BT>>,
