@@ -1,0 +1,1 @@
+../../../../crates/burn-rotary/src/cube/rope_kernel.rs
