@@ -7,6 +7,7 @@
 //! ```
 
 use burn::tensor::DType;
+use burn_rotary_suite::cli::{at_least_1, device, parse_or_exit, run_main};
 use burn_rotary_suite::device_choice::started_device;
 use burn_rotary_suite::rope_bench::{CPU_SHAPES, GPU_SHAPES, bench, table};
 use clap::Parser;
@@ -15,16 +16,16 @@ use clap::Parser;
 #[command(about = "Time burn-rotary's RoPE on Burn 0.22 devices")]
 struct Args {
     /// Comma-separated: flex, wgpu, cuda (each needs its cargo feature).
-    #[arg(long, default_value = "flex,wgpu")]
-    devices: String,
+    #[arg(long, default_value = "flex,wgpu", value_delimiter = ',', value_parser = device)]
+    devices: Vec<String>,
     /// cpu or gpu.
-    #[arg(long, default_value = "cpu")]
+    #[arg(long, default_value = "cpu", value_parser = ["cpu", "gpu"])]
     shapes: String,
     /// Comma-separated: f32, f16, bf16.
-    #[arg(long, default_value = "f32")]
-    dtypes: String,
+    #[arg(long, default_value = "f32", value_delimiter = ',', value_parser = dtype)]
+    dtypes: Vec<DType>,
     /// Calls per timed batch.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = 10, value_parser = at_least_1)]
     iters: usize,
 }
 
@@ -33,43 +34,30 @@ fn dtype(name: &str) -> Result<DType, String> {
         "f32" => Ok(DType::F32),
         "f16" => Ok(DType::F16),
         "bf16" => Ok(DType::BF16),
-        other => Err(format!("--dtypes: {other} is not f32, f16 or bf16")),
+        _ => Err("not one of f32, f16, bf16".into()),
     }
 }
 
 fn main() {
-    let args = Args::parse();
-    let parsed = (|| -> Result<_, String> {
-        let devices: Vec<_> = args
-            .devices
-            .split(',')
-            .map(|n| started_device(n).map(|d| (n, d)))
-            .collect::<Result<_, _>>()?;
-        let dtypes: Vec<_> = args
-            .dtypes
-            .split(',')
-            .map(dtype)
-            .collect::<Result<_, _>>()?;
-        let shapes = match args.shapes.as_str() {
-            "cpu" => &CPU_SHAPES[..],
-            "gpu" => &GPU_SHAPES[..],
-            other => return Err(format!("--shapes {other}: expected cpu or gpu")),
+    let args: Args = parse_or_exit();
+    run_main("rope_bench", || {
+        let shapes = if args.shapes == "gpu" {
+            &GPU_SHAPES[..]
+        } else {
+            &CPU_SHAPES[..]
         };
-        Ok((devices, dtypes, shapes))
-    })();
-    let (devices, dtypes, shapes) = parsed.unwrap_or_else(|e| {
-        eprintln!("error: {e}");
-        std::process::exit(2)
-    });
-    let mut rows = Vec::new();
-    for (name, device) in &devices {
-        for &dtype in &dtypes {
-            for &shape in shapes {
-                let row = bench(name, device, shape, dtype, args.iters);
-                eprintln!("{name} {} {dtype:?}: {:?}", shape.name, row.times);
-                rows.push(row);
+        let mut rows = Vec::new();
+        for name in &args.devices {
+            let device = started_device(name)?;
+            for &dtype in &args.dtypes {
+                for &shape in shapes {
+                    let row = bench(name, &device, shape, dtype, args.iters);
+                    eprintln!("{name} {} {dtype:?}: {:?}", shape.name, row.times);
+                    rows.push(row);
+                }
             }
         }
-    }
-    print!("{}", table(&rows));
+        print!("{}", table(&rows));
+        Ok(())
+    })
 }

@@ -40,26 +40,6 @@ where
     C::try_parse_from(args).map_err(clap_exit)
 }
 
-/// Parses `args` into `C`, with the ids of the flags given on the command line (not taken
-/// from their defaults), e.g. `"batch_size"` for `--batch-size`.
-pub fn parse_with_given<C, I, T>(args: I) -> Result<(C, Vec<String>), CliExit>
-where
-    C: Parser,
-    I: IntoIterator<Item = T>,
-    T: Into<std::ffi::OsString> + Clone,
-{
-    let matches = C::command().try_get_matches_from(args).map_err(clap_exit)?;
-    let given = matches
-        .ids()
-        .filter(|id| {
-            matches.value_source(id.as_str()) == Some(clap::parser::ValueSource::CommandLine)
-        })
-        .map(|id| id.to_string())
-        .collect();
-    let cli = C::from_arg_matches(&matches).map_err(clap_exit)?;
-    Ok((cli, given))
-}
-
 fn clap_exit(e: clap::Error) -> CliExit {
     match e.kind() {
         ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => CliExit::Help(e.render().to_string()),
@@ -88,11 +68,6 @@ pub fn at_least_1(s: &str) -> Result<usize, String> {
     }
 }
 
-/// An integer `>= 0`.
-pub fn count(s: &str) -> Result<usize, String> {
-    number(s).map_err(|_| "not a non-negative integer".into())
-}
-
 /// A finite number `> 0`.
 pub fn positive(s: &str) -> Result<f64, String> {
     let x: f64 = number(s)?;
@@ -100,16 +75,6 @@ pub fn positive(s: &str) -> Result<f64, String> {
         Ok(x)
     } else {
         Err("must be a finite number > 0".into())
-    }
-}
-
-/// A finite number `>= 0`.
-pub fn non_negative(s: &str) -> Result<f64, String> {
-    let x: f64 = number(s)?;
-    if x.is_finite() && x >= 0.0 {
-        Ok(x)
-    } else {
-        Err("must be a finite number >= 0".into())
     }
 }
 

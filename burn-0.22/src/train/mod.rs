@@ -46,6 +46,33 @@ pub struct TrainSettings {
     pub out: PathBuf,
 }
 
+impl TrainSettings {
+    /// Refuses settings that give no run (a count of 0, a non-finite or non-positive learning
+    /// rate, an invalid RoPE config), naming the field.
+    fn check(&self) -> Result<(), String> {
+        let counts = [
+            ("epochs", self.epochs),
+            ("train_items", self.train_items),
+            ("valid_items", self.valid_items),
+            ("batch_size", self.batch_size),
+            ("half", self.half),
+        ];
+        if let Some((name, _)) = counts.iter().find(|(_, n)| *n == 0) {
+            return Err(format!("{name}: must be at least 1"));
+        }
+        if self.vocab_size < 3 {
+            return Err(format!(
+                "vocab_size: {} leaves no content token (ids 0 and 1 are taken)",
+                self.vocab_size
+            ));
+        }
+        if !(self.lr.is_finite() && self.lr > 0.0) {
+            return Err(format!("lr: {} is not a finite number > 0", self.lr));
+        }
+        self.rope.validate().map_err(|e| format!("rope: {e}"))
+    }
+}
+
 /// The validation loss before and after training.
 #[derive(Debug, Clone, Copy)]
 pub struct TrainSummary {
@@ -58,6 +85,7 @@ pub struct TrainSummary {
 /// Trains, saves and reports. `out` must not exist yet (or be empty): nothing a user has is
 /// overwritten.
 pub fn run(settings: &TrainSettings) -> Result<TrainSummary, String> {
+    settings.check()?;
     check_out(&settings.out)?;
     let device = &settings.device;
     device.seed(settings.seed);
@@ -127,7 +155,10 @@ fn mean_loss(model: &TinyLm, loader: &dyn DataLoader<CopyBatch>) -> Result<f64, 
         sum += output.loss.into_scalar::<f64>();
         batches += 1;
     }
-    Ok(sum / batches.max(1) as f64)
+    match batches {
+        0 => Err("validation data: no batches".into()),
+        n => Ok(sum / n as f64),
+    }
 }
 
 /// Refuses an output folder that holds anything.
